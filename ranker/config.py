@@ -1,0 +1,219 @@
+"""Typed, strict parameters: one frozen dataclass per `params.yaml` section.
+
+Every stage loads the whole file at start, so a misspelled key anywhere fails before any
+work is done, with a one-line error naming the key and the valid ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from ranker.errors import ParamError
+
+PACKAGED_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def _choice(*values: str) -> dict[str, Any]:
+    return {"choices": values}
+
+
+@dataclass(frozen=True)
+class DataParams:
+    # `sample` (synthetic, offline), an http(s) URL, or a local CSV path.
+    source: str = "sample"
+    # Expected SHA-256 of the fetched file; checked before anything lands in data/.
+    sha256: str | None = None
+    # None: labels must be binary 0/1. An int t: labels are graded judgements 0/1/2
+    # (TREC-COVID qrels) and a pair is relevant when its grade is >= t.
+    graded_threshold: int | None = field(default=None, metadata={"min": 1, "max": 2})
+    # Pairs per query in the synthetic sample (50 queries).
+    sample_pairs_per_query: int = field(default=66, metadata={"min": 10, "max": 1000})
+    sample_seed: int = 0
+    timeout_s: float = field(default=30.0, metadata={"min": 0.1})
+    retries: int = field(default=3, metadata={"min": 0, "max": 10})
+
+    def __post_init__(self) -> None:
+        if self.sha256 is not None:
+            digest = self.sha256.lower()
+            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+                raise ParamError(f"data.sha256: {self.sha256!r} is not a 64-hex-digit SHA-256")
+
+
+@dataclass(frozen=True)
+class SplitParams:
+    strategy: Literal["query", "random"] = "query"
+    test_size: float = field(default=0.2, metadata={"min": 0.01, "max": 0.99, "open": True})
+    seed: int = 42
+    # Only for strategy=random: keep the positive rate equal in both splits.
+    stratify: bool = False
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    # A Hugging Face hub id, a local directory, or the packaged offline default.
+    name: str = PACKAGED_MODEL_ID
+
+
+@dataclass(frozen=True)
+class EncodeParams:
+    max_length: int = field(default=128, metadata={"min": 8, "max": 512})
+    padding: Literal["longest", "max_length"] = "longest"
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    epochs: float = field(default=3.0, metadata={"min": 0.0, "open_min": True})
+    learning_rate: float = field(default=5e-5, metadata={"min": 0.0, "open_min": True})
+    batch_size: int = field(default=16, metadata={"min": 1})
+    eval_batch_size: int = field(default=64, metadata={"min": 1})
+    # Fraction of all optimizer steps spent warming up linearly.
+    warmup_ratio: float = field(default=0.06, metadata={"min": 0.0, "max": 1.0, "open": True})
+    weight_decay: float = field(default=0.01, metadata={"min": 0.0})
+    freeze_base: bool = False
+    # Batches of similar length waste less compute on padding.
+    group_by_length: bool = True
+    seed: int = 42
+    # Torch intra-op threads; 0 means all cores (or TORCH_NUM_THREADS when set).
+    threads: int = field(default=0, metadata={"min": 0})
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    k: int = field(default=10, metadata={"min": 1})
+
+
+@dataclass(frozen=True)
+class ExportParams:
+    opset: int = field(default=17, metadata={"min": 14, "max": 21})
+    atol: float = field(default=1e-4, metadata={"min": 0.0, "open_min": True})
+    quantize: bool = True
+    # The int8 model fails the stage when it loses more than this on validation.
+    max_ndcg_drop: float = field(default=0.02, metadata={"min": 0.0})
+    max_auc_drop: float = field(default=0.02, metadata={"min": 0.0})
+
+
+@dataclass(frozen=True)
+class Params:
+    data: DataParams = DataParams()
+    split: SplitParams = SplitParams()
+    model: ModelParams = ModelParams()
+    encode: EncodeParams = EncodeParams()
+    train: TrainParams = TrainParams()
+    evaluate: EvaluateParams = EvaluateParams()
+    export: ExportParams = ExportParams()
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(tp))
+    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
+        return " | ".join(_type_name(a) for a in typing.get_args(tp))
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(key: str, value: Any, tp: Any) -> Any:
+    """Check `value` against the annotation `tp`; return it (floats may arrive as ints or strings)."""
+    args = typing.get_args(tp)
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        if value in args:
+            return value
+        raise ParamError(f"{key}: {value!r} is not one of {', '.join(map(repr, args))}")
+    if args and type(None) in args:
+        if value is None:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(key, value, inner[0])
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        # YAML 1.1 (PyYAML) reads `5e-5` as a string; DVC's `-S` writes such values.
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                value = float(value)
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value)
+    elif tp is str and isinstance(value, str) and value.strip():
+        return value
+    raise ParamError(f"{key}: {value!r} is not a valid {_type_name(tp)}")
+
+
+def _check_range(key: str, value: Any, meta: dict[str, Any]) -> None:
+    if value is None or isinstance(value, str | bool):
+        return
+    lo, hi = meta.get("min"), meta.get("max")
+    open_lo = meta.get("open", False) or meta.get("open_min", False)
+    open_hi = meta.get("open", False)
+    if lo is not None and (value < lo or (open_lo and value == lo)):
+        raise ParamError(f"{key}: {value!r} must be {'>' if open_lo else '>='} {lo}")
+    if hi is not None and (value > hi or (open_hi and value == hi)):
+        raise ParamError(f"{key}: {value!r} must be {'<' if open_hi else '<='} {hi}")
+
+
+def build_section(cls: type, section: str, raw: Any) -> Any:
+    """Build the dataclass `cls` from the mapping `raw`, failing on unknown keys and bad values."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ParamError(f"{section}: expected a mapping of keys, got {raw!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ParamError(
+            f"{section}.{unknown[0]}: unknown param; valid keys in '{section}': {', '.join(fields)}"
+        )
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name, value in raw.items():
+        key = f"{section}.{name}"
+        values[name] = _coerce(key, value, hints[name])
+        _check_range(key, values[name], dict(fields[name].metadata))
+    return cls(**values)
+
+
+def parse_params(raw: Any) -> Params:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ParamError("params: the top level must be a mapping of sections")
+    sections = {f.name: f for f in dataclasses.fields(Params)}
+    unknown = sorted(set(raw) - set(sections))
+    if unknown:
+        raise ParamError(
+            f"{unknown[0]}: unknown params section; valid sections: {', '.join(sections)}"
+        )
+    hints = typing.get_type_hints(Params)
+    built = {name: build_section(hints[name], name, raw.get(name)) for name in sections}
+    params = Params(**built)
+    if params.split.stratify and params.split.strategy != "random":
+        raise ParamError("split.stratify: true only applies with split.strategy: random")
+    return params
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ParamError(f"{path}: cannot read params file ({exc.strerror})") from exc
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ParamError(f"{path}: not valid YAML ({exc})".replace("\n", " ")) from exc
+    try:
+        return parse_params(raw)
+    except ParamError as exc:
+        raise ParamError(f"{path}: {exc}") from exc

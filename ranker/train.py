@@ -1,0 +1,196 @@
+"""The train stage: fine-tune the cross-encoder with the Hugging Face Trainer.
+
+Each epoch is evaluated on the validation split and the checkpoint with the best
+nDCG@k is kept, so the saved model is the one that ranks best, not the last one.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Dataset
+
+from ranker.config import EncodeParams, TrainParams
+from ranker.encode import FEATURES
+from ranker.io import atomic_path, write_json
+from ranker.metrics import classification_metrics, ranking_metrics
+from ranker.modeling import load_classifier, relevance_scores, set_threads
+
+log = logging.getLogger(__name__)
+
+
+class PairDataset(Dataset):
+    """Encoded pairs as dicts of lists; `DataCollatorWithPadding` pads each batch."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self._features = {k: [x.tolist() for x in frame[k]] for k in FEATURES}
+        self._labels = frame["label"].astype(int).tolist()
+
+    def __len__(self) -> int:
+        return len(self._labels)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        item: dict[str, Any] = {k: v[i] for k, v in self._features.items()}
+        item["labels"] = self._labels[i]
+        return item
+
+
+def make_collator(tokenizer: Any, encode: EncodeParams) -> Any:
+    from transformers import DataCollatorWithPadding
+
+    if encode.padding == "max_length":
+        return DataCollatorWithPadding(
+            tokenizer, padding="max_length", max_length=encode.max_length
+        )
+    return DataCollatorWithPadding(tokenizer, padding="longest")
+
+
+def make_compute_metrics(queries: list[str], k: int) -> Any:
+    def compute(pred: Any) -> dict[str, float]:
+        logits = pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions
+        scores = relevance_scores(np.asarray(logits))
+        labels = np.asarray(pred.label_ids)
+        out = {
+            key: val
+            for key, val in ranking_metrics(queries, labels, scores, k).items()
+            if not key.startswith("queries")
+        }
+        cls = classification_metrics(labels, scores)
+        out.update(accuracy=cls["accuracy"], roc_auc=cls["roc_auc"])
+        return out
+
+    return compute
+
+
+def freeze_base(model: torch.nn.Module) -> int:
+    """Freeze the encoder (the reference recipe); return the number of trainable parameters."""
+    for p in model.base_model.parameters():
+        p.requires_grad = False
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def _history(log_history: list[dict[str, Any]], k: int) -> pd.DataFrame:
+    """One row per epoch: mean training loss since the previous eval, eval loss and nDCG@k."""
+    rows, losses = [], []
+    for entry in log_history:
+        if "loss" in entry:
+            losses.append(entry["loss"])
+        if f"eval_ndcg@{k}" in entry:
+            rows.append(
+                {
+                    "epoch": round(float(entry["epoch"]), 4),
+                    "train_loss": float(np.mean(losses)) if losses else float("nan"),
+                    "eval_loss": float(entry["eval_loss"]),
+                    f"ndcg@{k}": float(entry[f"eval_ndcg@{k}"]),
+                }
+            )
+            losses = []
+    return pd.DataFrame(rows)
+
+
+def train_model(
+    model_name: str,
+    tokenizer: Any,
+    train_df: pd.DataFrame,
+    valid_df: pd.DataFrame,
+    params: TrainParams,
+    encode: EncodeParams,
+    k: int,
+    out_dir: Path,
+    live_dir: Path,
+    history_path: Path,
+    metrics_path: Path,
+) -> dict[str, Any]:
+    from dvclive import Live
+    from transformers import Trainer, TrainingArguments
+    from transformers.integrations import DVCLiveCallback
+
+    threads = set_threads(params.threads)
+    model = load_classifier(model_name, params.seed)
+    trainable = (
+        freeze_base(model)
+        if params.freeze_base
+        else sum(p.numel() for p in model.parameters() if p.requires_grad)
+    )
+    log.info(
+        "threads=%d trainable parameters=%d freeze_base=%s", threads, trainable, params.freeze_base
+    )
+
+    train_ds, valid_ds = PairDataset(train_df), PairDataset(valid_df)
+    steps_per_epoch = -(-len(train_ds) // params.batch_size)
+    ckpt_root = Path(tempfile.mkdtemp(prefix="ranker-ckpt-"))
+    try:
+        args = TrainingArguments(
+            output_dir=str(ckpt_root),
+            num_train_epochs=params.epochs,
+            learning_rate=params.learning_rate,
+            per_device_train_batch_size=params.batch_size,
+            per_device_eval_batch_size=params.eval_batch_size,
+            warmup_steps=params.warmup_ratio,
+            weight_decay=params.weight_decay,
+            eval_strategy="epoch",
+            save_strategy="epoch",
+            save_only_model=True,
+            save_total_limit=1,
+            load_best_model_at_end=True,
+            metric_for_best_model=f"ndcg@{k}",
+            greater_is_better=True,
+            logging_strategy="steps",
+            logging_steps=max(1, steps_per_epoch // 10),
+            train_sampling_strategy="group_by_length" if params.group_by_length else "random",
+            seed=params.seed,
+            data_seed=params.seed,
+            report_to="dvclive",
+            dataloader_num_workers=0,
+            disable_tqdm=False,
+        )
+        trainer = Trainer(
+            model=model,
+            args=args,
+            train_dataset=train_ds,
+            eval_dataset=valid_ds,
+            data_collator=make_collator(tokenizer, encode),
+            processing_class=tokenizer,
+            compute_metrics=make_compute_metrics(valid_df["query"].tolist(), k),
+        )
+        # Our own Live: outputs under `live_dir`, no dvc.yaml rewrite, no auto-experiment.
+        trainer.remove_callback(DVCLiveCallback)
+        live = Live(dir=str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None)
+        trainer.add_callback(DVCLiveCallback(live=live, log_model=False))
+        start = time.perf_counter()
+        result = trainer.train()
+        wall = time.perf_counter() - start
+
+        with atomic_path(out_dir, is_dir=True) as tmp:
+            trainer.save_model(str(tmp))
+            tokenizer.save_pretrained(str(tmp))
+            for junk in ("training_args.bin",):
+                (tmp / junk).unlink(missing_ok=True)
+    finally:
+        shutil.rmtree(ckpt_root, ignore_errors=True)
+
+    history = _history(trainer.state.log_history, k)
+    with atomic_path(history_path) as tmp:
+        history.to_csv(tmp, index=False)
+    best = history.loc[history[f"ndcg@{k}"].idxmax()] if len(history) else None
+    metrics = {
+        "best_epoch": float(best["epoch"]) if best is not None else None,
+        f"best_ndcg@{k}": float(best[f"ndcg@{k}"]) if best is not None else None,
+        "train_loss": float(result.training_loss),
+        "train_runtime_s": round(wall, 2),
+        "train_samples_per_s": round(len(train_ds) * params.epochs / wall, 2),
+        "trainable_params": int(trainable),
+        "threads": threads,
+    }
+    write_json(metrics_path, metrics)
+    log.info("trained: %s (params %s)", metrics, asdict(params))
+    return metrics

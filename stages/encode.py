@@ -1,0 +1,30 @@
+"""DVC stage: tokenize the train and validation pairs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ranker.cli import run_stage
+from ranker.config import load_params
+from ranker.encode import run_encode
+from ranker.io import inside_repo
+from ranker.modeling import load_tokenizer
+from ranker.validate import read_pairs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--train", required=True, type=Path)
+    parser.add_argument("--valid", required=True, type=Path)
+    parser.add_argument("--out", required=True, type=Path, help="output directory")
+    args = parser.parse_args()
+    params = load_params(args.params)
+    tokenizer = load_tokenizer(params.model.name)
+    splits = {"train": read_pairs(args.train), "valid": read_pairs(args.valid)}
+    run_encode(splits, tokenizer, params.encode, inside_repo(args.out))
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,29 @@
+"""DVC stage: split pairs into train and validation files."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ranker.cli import run_stage
+from ranker.config import load_params
+from ranker.io import inside_repo
+from ranker.split import run_split
+from ranker.validate import read_pairs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--pairs", required=True, type=Path)
+    parser.add_argument("--out", required=True, type=Path, help="output directory")
+    parser.add_argument("--metrics", required=True, type=Path)
+    args = parser.parse_args()
+    params = load_params(args.params)
+    run_split(
+        read_pairs(args.pairs), params.split, inside_repo(args.out), inside_repo(args.metrics)
+    )
+
+
+if __name__ == "__main__":
+    run_stage(main)

