@@ -13,8 +13,11 @@ log = logging.getLogger(__name__)
 
 
 def setup_logging() -> None:
-    level = os.environ.get("RANKER_LOG_LEVEL", "INFO").upper()
-    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # Libraries that log through the root logger (ONNX Runtime's quantizer) stay at WARNING.
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    logging.getLogger("ranker").setLevel(os.environ.get("RANKER_LOG_LEVEL", "INFO").upper())
 
 
 def run_stage(main: Callable[[], None]) -> None:

@@ -31,6 +31,7 @@ def atomic_path(dest: str | Path, *, is_dir: bool = False) -> Iterator[Path]:
     dest.parent.mkdir(parents=True, exist_ok=True)
     if is_dir:
         tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+        os.chmod(tmp, 0o755)
     else:
         fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
         os.close(fd)

@@ -151,6 +151,7 @@ def train_model(
             data_seed=params.seed,
             report_to="dvclive",
             dataloader_num_workers=0,
+            dataloader_pin_memory=torch.cuda.is_available(),
             disable_tqdm=False,
         )
         trainer = Trainer(

@@ -26,6 +26,11 @@ def test_repro_produces_every_output(pipeline_repo: Path) -> None:
         "plots/eval/png/training.png",
         "plots/train/history.csv",
         "dvclive/metrics.json",
+        "models/onnx/model.onnx",
+        "models/onnx/model.int8.onnx",
+        "models/onnx/tokenizer.json",
+        "models/onnx/ranker.json",
+        "metrics/export.json",
     ):
         assert (pipeline_repo / rel).is_file(), rel
     assert not list((pipeline_repo / "models" / "model").glob("*.bin")), "safetensors only"
@@ -53,3 +58,10 @@ def test_metrics_show_lists_ranking_metrics(pipeline_repo: Path) -> None:
         for key in ("ndcg@10", "mrr@10", "map", "roc_auc", "average_precision", "f1"):
             assert key in eval_metrics[who], (who, key)
     assert files["metrics/split.json"]["data"]["query_overlap"] == 0
+
+
+def test_export_parity_recorded(pipeline_repo: Path) -> None:
+    export = json.loads((pipeline_repo / "metrics/export.json").read_text())
+    assert export["parity"]["passed"] is True
+    assert export["parity"]["max_abs_diff"] <= 1e-4
+    assert {"fp32", "int8", "int8_drop"} <= set(export)

@@ -1,0 +1,354 @@
+"""The export stage: ONNX for a search engine, a hard parity gate, and an int8 model.
+
+Contract (what a Vespa rank profile references):
+  inputs  input_ids, attention_mask, token_type_ids: int64 [batch, sequence]
+  output  logits: float32 [batch, 2]; relevance score = logits[:, 1] - logits[:, 0]
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import statistics
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pandas as pd
+import torch
+
+from ranker.config import EncodeParams, ExportParams
+from ranker.encode import FEATURES
+from ranker.errors import ExportError
+from ranker.io import atomic_path, write_json
+from ranker.metrics import classification_metrics, ranking_metrics
+
+log = logging.getLogger(__name__)
+
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+OUTPUT = "logits"
+AXES = ("batch", "sequence")
+FP32_NAME = "model.onnx"
+INT8_NAME = "model.int8.onnx"
+MANIFEST = "ranker.json"
+PARITY_BATCHES = (1, 7, 64)
+LONG = 128
+
+
+class NamedInputs(torch.nn.Module):
+    """Binds ONNX inputs to the model's keyword arguments, so they cannot be swapped."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor
+    ) -> torch.Tensor:
+        return self.model(
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+        ).logits
+
+
+def export_onnx(model: torch.nn.Module, tokenizer: Any, path: Path, opset: int) -> None:
+    """TorchScript export with both axes of every input and the batch axis of logits dynamic."""
+    # The exporter restores the wrapper's train/eval mode onto every submodule afterwards:
+    # a wrapper left in train mode would switch dropout back on in `model`.
+    wrapper = NamedInputs(model).eval()
+    # A real pair, so token_type_ids holds both 0s and 1s during tracing.
+    sample = tokenizer(
+        ["covid vaccine trial", "mask policy"],
+        ["phase 3 results of an mRNA vaccine", "face coverings and transmission"],
+        padding=True,
+        return_tensors="pt",
+    )
+    args = tuple(sample[name] for name in INPUTS)
+    dynamic = {name: {0: AXES[0], 1: AXES[1]} for name in INPUTS}
+    dynamic[OUTPUT] = {0: AXES[0]}
+    # Tracer warnings flag Python-side branches on shapes; the parity gate checks the result
+    # on every shape that matters, so they are noise here.
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message="Exporting aten::index operator")
+        torch.onnx.export(
+            wrapper,
+            args,
+            str(path),
+            input_names=list(INPUTS),
+            output_names=[OUTPUT],
+            dynamic_axes=dynamic,
+            opset_version=opset,
+            dynamo=False,
+            do_constant_folding=True,
+        )
+
+
+def check_contract(path: Path) -> None:
+    """`onnx.checker` (full) plus exact names, dtypes and symbolic axes of inputs and output."""
+    try:
+        onnx.checker.check_model(str(path), full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
+        raise ExportError(f"{path}: onnx.checker failed: {str(exc).splitlines()[0]}") from None
+    graph = onnx.load(str(path), load_external_data=False).graph
+    got_inputs = [i.name for i in graph.input]
+    if got_inputs != list(INPUTS):
+        raise ExportError(f"{path}: inputs are {got_inputs}, expected {list(INPUTS)}")
+    for value in graph.input:
+        _check_tensor(path, value, onnx.TensorProto.INT64, list(AXES))
+    outputs = [o.name for o in graph.output]
+    if outputs != [OUTPUT]:
+        raise ExportError(f"{path}: outputs are {outputs}, expected [{OUTPUT!r}]")
+    _check_tensor(path, graph.output[0], onnx.TensorProto.FLOAT, [AXES[0], 2])
+
+
+def _check_tensor(path: Path, value: Any, dtype: int, dims: list[Any]) -> None:
+    tensor = value.type.tensor_type
+    if tensor.elem_type != dtype:
+        got = onnx.TensorProto.DataType.Name(tensor.elem_type)
+        want = onnx.TensorProto.DataType.Name(dtype)
+        raise ExportError(f"{path}: {value.name} has dtype {got}, expected {want}")
+    got_dims = [d.dim_param or d.dim_value for d in tensor.shape.dim]
+    if got_dims != dims:
+        raise ExportError(f"{path}: {value.name} has shape {got_dims}, expected {dims}")
+
+
+def ort_session(path: Path, threads: int = 0) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise ExportError(
+            f"{path}: not a loadable ONNX model ({str(exc).splitlines()[0]})"
+        ) from None
+
+
+def _pad(rows: list[list[int]], length: int, value: int) -> np.ndarray:
+    out = np.full((len(rows), length), value, dtype=np.int64)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = row
+    return out
+
+
+def batch_arrays(
+    frame: pd.DataFrame, pad_id: int, length: int | None = None
+) -> dict[str, np.ndarray]:
+    """Pad the frame's encoded rows to `length` (default: the longest row) as int64 arrays."""
+    cols = {k: [x.tolist() for x in frame[k]] for k in FEATURES}
+    n = length or max(len(r) for r in cols["input_ids"])
+    return {
+        "input_ids": _pad(cols["input_ids"], n, pad_id),
+        "attention_mask": _pad(cols["attention_mask"], n, 0),
+        "token_type_ids": _pad(cols["token_type_ids"], n, 0),
+    }
+
+
+def ort_logits(session: ort.InferenceSession, arrays: dict[str, np.ndarray]) -> np.ndarray:
+    return session.run([OUTPUT], {k: arrays[k] for k in INPUTS})[0]
+
+
+@torch.inference_mode()
+def torch_logits(model: torch.nn.Module, arrays: dict[str, np.ndarray]) -> np.ndarray:
+    feeds = {k: torch.from_numpy(v) for k, v in arrays.items()}
+    return model.eval()(**feeds).logits.float().numpy()
+
+
+def split_logits(run: Any, frame: pd.DataFrame, pad_id: int, batch_size: int = 64) -> np.ndarray:
+    """Logits [n, 2] of `run(arrays)` over every row, in row order, batched by length."""
+    lengths = frame["input_ids"].map(len).to_numpy()
+    order = np.argsort(lengths, kind="stable")
+    out = np.empty((len(frame), 2), dtype=np.float32)
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        out[idx] = run(batch_arrays(frame.iloc[idx], pad_id))
+    return out
+
+
+def score_frame(session: ort.InferenceSession, frame: pd.DataFrame, pad_id: int) -> np.ndarray:
+    logits = split_logits(lambda arrays: ort_logits(session, arrays), frame, pad_id)
+    return (logits[:, 1] - logits[:, 0]).astype(np.float64)
+
+
+def same_ranking(queries: np.ndarray, ref: np.ndarray, other: np.ndarray, tol: float) -> bool:
+    """True when, per query, `other` in `ref`'s order never rises by more than `tol`."""
+    for query in np.unique(queries):
+        mask = queries == query
+        order = np.argsort(-ref[mask], kind="stable")
+        if np.any(np.diff(other[mask][order]) > tol):
+            return False
+    return True
+
+
+def long_pairs(tokenizer: Any, frame: pd.DataFrame, n: int, max_length: int = LONG) -> pd.DataFrame:
+    """Real validation queries with several titles joined, truncated to exactly `max_length`."""
+    rows = []
+    titles = frame["title"].tolist()
+    for i in range(n):
+        query = frame["query"].iat[i % len(frame)]
+        text = " ".join(titles[(i + j) % len(titles)] for j in range(12))
+        enc = tokenizer(query, text, truncation="only_second", max_length=max_length)
+        rows.append({k: np.asarray(enc[k]) for k in FEATURES})
+    return pd.DataFrame(rows)
+
+
+def parity_gate(
+    model: torch.nn.Module,
+    session: ort.InferenceSession,
+    tokenizer: Any,
+    frame: pd.DataFrame,
+    atol: float,
+) -> dict[str, Any]:
+    """Compare ONNX Runtime to PyTorch over batch sizes x lengths and on the whole split."""
+    pad_id = tokenizer.pad_token_id or 0
+    grid = {}
+    longs = long_pairs(tokenizer, frame, max(PARITY_BATCHES))
+    for batch in PARITY_BATCHES:
+        rows = frame.iloc[:batch]
+        cases = {
+            "short": batch_arrays(rows, pad_id),
+            "padded128": batch_arrays(rows, pad_id, LONG),
+            "full128": batch_arrays(longs.iloc[:batch], pad_id, LONG),
+        }
+        for name, arrays in cases.items():
+            diff = np.abs(ort_logits(session, arrays) - torch_logits(model, arrays))
+            grid[f"b{batch}_{name}"] = float(diff.max())
+    # The whole split, batched the same way for both runtimes.
+    onnx_split = split_logits(lambda arrays: ort_logits(session, arrays), frame, pad_id)
+    torch_split = split_logits(lambda arrays: torch_logits(model, arrays), frame, pad_id)
+    split_diff = float(np.abs(onnx_split - torch_split).max())
+    max_diff = max([*grid.values(), split_diff])
+    onnx_scores = onnx_split[:, 1] - onnx_split[:, 0]
+    torch_scores = torch_split[:, 1] - torch_split[:, 0]
+    ranking_ok = same_ranking(frame["query"].to_numpy(), torch_scores, onnx_scores, 2 * atol)
+    report = {
+        "max_abs_diff": max_diff,
+        "grid_max_abs_diff": grid,
+        "split_rows": len(frame),
+        "same_ranking": ranking_ok,
+        "atol": atol,
+        "passed": bool(max_diff <= atol and ranking_ok),
+    }
+    if not report["passed"]:
+        why = (
+            f"max |onnx - torch| = {max_diff:.2e} > atol {atol:.0e}"
+            if max_diff > atol
+            else "ranking differs"
+        )
+        raise ExportError(f"parity gate failed: {why}; grid {grid}")
+    return report
+
+
+def latency_ms(
+    session: ort.InferenceSession, arrays: dict[str, np.ndarray], repeats: int = 20
+) -> float:
+    ort_logits(session, arrays)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        ort_logits(session, arrays)
+        times.append((time.perf_counter() - start) * 1000)
+    return round(statistics.median(times), 3)
+
+
+def quantize_int8(fp32: Path, int8: Path) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # MatMul and Gather (embeddings) weights become int8; activations are quantized at run time.
+    quantize_dynamic(
+        fp32, int8, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gather"]
+    )
+
+
+def evaluate_variant(
+    session: ort.InferenceSession, frame: pd.DataFrame, pad_id: int, k: int
+) -> dict[str, float]:
+    scores = score_frame(session, frame, pad_id)
+    ranking = ranking_metrics(frame["query"].tolist(), frame["label"].tolist(), scores, k)
+    return {
+        f"ndcg@{k}": ranking[f"ndcg@{k}"],
+        "roc_auc": classification_metrics(frame["label"].tolist(), scores)["roc_auc"],
+    }
+
+
+def write_manifest(
+    path: Path, encode: EncodeParams, params: ExportParams, files: list[str]
+) -> None:
+    manifest = {
+        "inputs": {name: {"dtype": "int64", "shape": list(AXES)} for name in INPUTS},
+        "output": {OUTPUT: {"dtype": "float32", "shape": [AXES[0], 2]}},
+        "score": "logits[:, 1] - logits[:, 0]",
+        "labels": {"0": "irrelevant", "1": "relevant"},
+        "max_length": encode.max_length,
+        "opset": params.opset,
+        "files": files,
+    }
+    path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+
+def run_export(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    frame: pd.DataFrame,
+    encode: EncodeParams,
+    params: ExportParams,
+    k: int,
+    out_dir: Path,
+    metrics_path: Path,
+) -> dict[str, Any]:
+    pad_id = tokenizer.pad_token_id or 0
+    with atomic_path(out_dir, is_dir=True) as tmp:
+        fp32 = tmp / FP32_NAME
+        export_onnx(model, tokenizer, fp32, params.opset)
+        check_contract(fp32)
+        session = ort_session(fp32)
+        parity = parity_gate(model, session, tokenizer, frame, params.atol)
+        log.info("parity passed: max abs diff %.2e", parity["max_abs_diff"])
+
+        one, many = batch_arrays(frame.iloc[:1], pad_id), batch_arrays(frame.iloc[:32], pad_id)
+        variants: dict[str, Any] = {
+            "fp32": {
+                **evaluate_variant(session, frame, pad_id, k),
+                "size_mb": round(fp32.stat().st_size / 2**20, 2),
+                "latency_ms_b1": latency_ms(session, one),
+                "latency_ms_b32": latency_ms(session, many),
+            }
+        }
+        files = [FP32_NAME]
+        if params.quantize:
+            int8 = tmp / INT8_NAME
+            quantize_int8(fp32, int8)
+            check_contract(int8)
+            q_session = ort_session(int8)
+            variants["int8"] = {
+                **evaluate_variant(q_session, frame, pad_id, k),
+                "size_mb": round(int8.stat().st_size / 2**20, 2),
+                "latency_ms_b1": latency_ms(q_session, one),
+                "latency_ms_b32": latency_ms(q_session, many),
+            }
+            drop_ndcg = variants["fp32"][f"ndcg@{k}"] - variants["int8"][f"ndcg@{k}"]
+            drop_auc = variants["fp32"]["roc_auc"] - variants["int8"]["roc_auc"]
+            variants["int8_drop"] = {f"ndcg@{k}": drop_ndcg, "roc_auc": drop_auc}
+            log.info("int8: nDCG@%d drop %.4f, ROC-AUC drop %.4f", k, drop_ndcg, drop_auc)
+            if drop_ndcg > params.max_ndcg_drop or drop_auc > params.max_auc_drop:
+                raise ExportError(
+                    f"int8 model loses too much: nDCG@{k} -{drop_ndcg:.4f} (max {params.max_ndcg_drop}), "
+                    f"ROC-AUC -{drop_auc:.4f} (max {params.max_auc_drop})"
+                )
+            files.append(INT8_NAME)
+        tokenizer.save_pretrained(str(tmp))
+        if not (tmp / "vocab.txt").exists() and hasattr(tokenizer, "vocab"):
+            # Vespa's WordPiece embedder reads vocab.txt.
+            ordered = sorted(tokenizer.vocab.items(), key=lambda kv: kv[1])
+            (tmp / "vocab.txt").write_text(
+                "".join(f"{tok}\n" for tok, _ in ordered), encoding="utf-8"
+            )
+        write_manifest(tmp / MANIFEST, encode, params, files)
+    metrics = {"parity": parity, **variants}
+    write_json(metrics_path, metrics)
+    return metrics

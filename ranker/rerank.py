@@ -1,0 +1,161 @@
+"""Rerank candidate titles for a query with the exported ONNX model.
+
+Needs only onnxruntime, tokenizers and numpy: it never imports torch or transformers, so it
+runs wherever the search engine's ONNX model runs.
+
+    ranker-rerank --model-dir models/onnx --query "coronavirus origin" titles.txt
+    printf 'title one\\ntitle two\\n' | ranker-rerank --model-dir models/onnx -q "..." --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+MANIFEST = "ranker.json"
+MODELS = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+class RerankError(Exception):
+    """A problem the user can fix; printed as one line."""
+
+
+@dataclass(frozen=True)
+class Scored:
+    title: str
+    score: float
+
+
+class Reranker:
+    """Scores (query, title) pairs: score = logits[:, 1] - logits[:, 0]."""
+
+    def __init__(self, model_dir: str | Path, variant: str = "fp32", threads: int = 0) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        model_dir = Path(model_dir)
+        model_path = model_dir / MODELS[variant]
+        if not model_path.is_file():
+            raise RerankError(
+                f"{model_path}: no such model file; build it with `dvc repro export` "
+                "or fetch it with `dvc pull models/onnx`"
+            )
+        tokenizer_path = model_dir / "tokenizer.json"
+        if not tokenizer_path.is_file():
+            raise RerankError(f"{tokenizer_path}: no tokenizer beside the model")
+        max_length = 128
+        manifest_path = model_dir / MANIFEST
+        if manifest_path.is_file():
+            max_length = int(json.loads(manifest_path.read_text(encoding="utf-8"))["max_length"])
+        self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        self.tokenizer.enable_truncation(max_length=max_length, strategy="longest_first")
+        self.tokenizer.no_padding()
+        self.pad_id = self.tokenizer.token_to_id("[PAD]") or 0
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        if threads:
+            options.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(
+                str(model_path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise RerankError(f"{model_path}: not a valid ONNX model ({first})") from None
+
+    def scores(self, query: str, titles: list[str], batch_size: int = 32) -> np.ndarray:
+        out = np.empty(len(titles), dtype=np.float64)
+        for start in range(0, len(titles), batch_size):
+            chunk = titles[start : start + batch_size]
+            encs = self.tokenizer.encode_batch([(query, t) for t in chunk])
+            width = max(len(e.ids) for e in encs)
+            feeds = {name: np.zeros((len(encs), width), dtype=np.int64) for name in INPUTS}
+            feeds["input_ids"].fill(self.pad_id)
+            for i, enc in enumerate(encs):
+                n = len(enc.ids)
+                feeds["input_ids"][i, :n] = enc.ids
+                feeds["attention_mask"][i, :n] = enc.attention_mask
+                feeds["token_type_ids"][i, :n] = enc.type_ids
+            logits = self.session.run(["logits"], feeds)[0]
+            out[start : start + len(chunk)] = logits[:, 1] - logits[:, 0]
+        return out
+
+    def rerank(self, query: str, titles: list[str], batch_size: int = 32) -> list[Scored]:
+        if not query.strip():
+            raise RerankError("empty query")
+        if not titles:
+            raise RerankError("no candidate titles (give them as arguments, --file, or on stdin)")
+        scores = self.scores(query, titles, batch_size)
+        order = np.argsort(-scores, kind="stable")
+        return [Scored(titles[i], float(scores[i])) for i in order]
+
+
+def _read_titles(args: argparse.Namespace) -> list[str]:
+    lines: list[str] = list(args.titles)
+    if args.file:
+        try:
+            text = (
+                sys.stdin.read()
+                if args.file == "-"
+                else Path(args.file).read_text(encoding="utf-8")
+            )
+        except OSError as exc:
+            raise RerankError(f"{args.file}: cannot read ({exc.strerror})") from None
+        except UnicodeDecodeError:
+            raise RerankError(f"{args.file}: not UTF-8 text") from None
+        lines.extend(text.splitlines())
+    elif not lines and not sys.stdin.isatty():
+        lines.extend(sys.stdin.read().splitlines())
+    return [t.strip() for t in lines if t.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ranker-rerank", description="Sort candidate titles by relevance to a query."
+    )
+    parser.add_argument("-q", "--query", required=True)
+    parser.add_argument("titles", nargs="*", help="candidate titles (else --file or stdin)")
+    parser.add_argument("-f", "--file", help="file with one title per line ('-' for stdin)")
+    parser.add_argument("-m", "--model-dir", default="models/onnx")
+    parser.add_argument("--int8", action="store_true", help="use model.int8.onnx")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--top", type=int, default=0, help="print only the best N")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (0: all)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if not args.query.strip():
+            raise RerankError("empty query")
+        titles = _read_titles(args)
+        if not titles:
+            raise RerankError("no candidate titles (give them as arguments, --file, or on stdin)")
+        ranker = Reranker(args.model_dir, "int8" if args.int8 else "fp32", args.threads)
+        ranked = ranker.rerank(args.query, titles, args.batch_size)
+    except RerankError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.top > 0:
+        ranked = ranked[: args.top]
+    if args.json:
+        payload = [
+            {"rank": i + 1, "score": r.score, "title": r.title} for i, r in enumerate(ranked)
+        ]
+        print(json.dumps({"query": args.query, "results": payload}, indent=2))
+    else:
+        for r in ranked:
+            print(f"{r.score:+.4f}\t{r.title}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

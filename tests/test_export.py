@@ -1,0 +1,178 @@
+"""Export on the tiny model: contract, parity, dynamic shapes, int8, and corrupted files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pandas as pd
+import pytest
+import torch
+
+from ranker.config import EncodeParams, ExportParams
+from ranker.encode import encode_frame
+from ranker.errors import ExportError
+from ranker.export import (
+    INPUTS,
+    batch_arrays,
+    check_contract,
+    export_onnx,
+    ort_logits,
+    ort_session,
+    quantize_int8,
+    run_export,
+    torch_logits,
+)
+from ranker.modeling import load_classifier, load_tokenizer
+from ranker.sample import generate_sample
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir: Path) -> tuple[torch.nn.Module, object]:
+    return load_classifier(str(tiny_model_dir), 0), load_tokenizer(str(tiny_model_dir))
+
+
+@pytest.fixture(scope="module")
+def frame(tiny) -> pd.DataFrame:
+    _, tokenizer = tiny
+    pairs = generate_sample(pairs_per_query=12).head(200)
+    return encode_frame(pairs, tokenizer, EncodeParams(max_length=128)).to_pandas()
+
+
+@pytest.fixture(scope="module")
+def exported(tiny, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    model, tokenizer = tiny
+    path = tmp_path_factory.mktemp("onnx") / "model.onnx"
+    export_onnx(model, tokenizer, path, opset=17)
+    return path
+
+
+def test_contract(exported: Path) -> None:
+    check_contract(exported)
+    graph = onnx.load(str(exported)).graph
+    assert [i.name for i in graph.input] == ["input_ids", "attention_mask", "token_type_ids"]
+    for value in graph.input:
+        assert value.type.tensor_type.elem_type == onnx.TensorProto.INT64
+        assert [d.dim_param for d in value.type.tensor_type.shape.dim] == ["batch", "sequence"]
+    (out,) = graph.output
+    assert out.name == "logits"
+    dims = out.type.tensor_type.shape.dim
+    assert dims[0].dim_param == "batch" and dims[1].dim_value == 2
+
+
+def test_contract_rejects_a_renamed_input(exported: Path, tmp_path: Path) -> None:
+    model = onnx.load(str(exported))
+    model.graph.input[2].name = "segment_ids"
+    for node in model.graph.node:
+        node.input[:] = ["segment_ids" if i == "token_type_ids" else i for i in node.input]
+    bad = tmp_path / "renamed.onnx"
+    onnx.save(model, str(bad))
+    with pytest.raises(ExportError, match=r"inputs are .*segment_ids"):
+        check_contract(bad)
+
+
+def test_inputs_bound_by_name_with_token_types(tiny, exported: Path, frame: pd.DataFrame) -> None:
+    model, _ = tiny
+    arrays = batch_arrays(frame.iloc[:16], 0)
+    assert (arrays["token_type_ids"] == 1).any(), "pairs put 1s in token_type_ids"
+    session = ort_session(exported)
+    got = ort_logits(session, arrays)
+    np.testing.assert_allclose(got, torch_logits(model, arrays), atol=1e-4)
+    # The same arrays fed to the wrong names change the output: the check can fail.
+    swapped = dict(
+        arrays, attention_mask=arrays["token_type_ids"], token_type_ids=arrays["attention_mask"]
+    )
+    assert np.abs(ort_logits(session, swapped) - got).max() > 1e-3
+
+
+@pytest.mark.parametrize(("batch", "length"), [(1, 5), (1, 128), (37, 5), (37, 128)])
+def test_dynamic_shapes(tiny, exported: Path, batch: int, length: int) -> None:
+    model, _ = tiny
+    rng = np.random.default_rng(batch * length)
+    arrays = {
+        "input_ids": rng.integers(1000, 5000, size=(batch, length), dtype=np.int64),
+        "attention_mask": np.ones((batch, length), dtype=np.int64),
+        "token_type_ids": np.zeros((batch, length), dtype=np.int64),
+    }
+    arrays["token_type_ids"][:, length // 2 :] = 1
+    arrays["attention_mask"][0, max(1, length - 2) :] = 0
+    got = ort_logits(ort_session(exported), arrays)
+    assert got.shape == (batch, 2)
+    np.testing.assert_allclose(got, torch_logits(model, arrays), atol=1e-4)
+
+
+def test_int8_round_trip(exported: Path, frame: pd.DataFrame, tmp_path: Path) -> None:
+    int8 = tmp_path / "model.int8.onnx"
+    quantize_int8(exported, int8)
+    check_contract(int8)
+    assert int8.stat().st_size < exported.stat().st_size / 2
+    arrays = batch_arrays(frame.iloc[:32], 0)
+    fp32 = ort_logits(ort_session(exported), arrays)
+    q = ort_logits(ort_session(int8), arrays)
+    assert q.shape == fp32.shape
+    assert np.abs(q - fp32).max() < 0.5
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
+def test_corrupted_onnx_gives_clear_error(exported: Path, tmp_path: Path, damage: str) -> None:
+    data = exported.read_bytes()
+    bad = tmp_path / "model.onnx"
+    bad.write_bytes(
+        {"truncate": data[: len(data) // 3], "garbage": b"\x00not onnx" * 50, "empty": b""}[damage]
+    )
+    with pytest.raises(ExportError, match=r"model.onnx: not a loadable ONNX model"):
+        ort_session(bad)
+
+
+def test_run_export_writes_self_contained_folder(tiny, frame: pd.DataFrame, tmp_path: Path) -> None:
+    model, tokenizer = tiny
+    out, metrics_path = tmp_path / "onnx", tmp_path / "export.json"
+    params = ExportParams(max_ndcg_drop=1.0, max_auc_drop=1.0)
+    metrics = run_export(model, tokenizer, frame, EncodeParams(), params, 10, out, metrics_path)
+    assert metrics["parity"]["passed"] and metrics["parity"]["max_abs_diff"] <= 1e-4
+    assert metrics["parity"]["same_ranking"]
+    assert set(metrics["parity"]["grid_max_abs_diff"]) == {
+        f"b{b}_{n}" for b in (1, 7, 64) for n in ("short", "padded128", "full128")
+    }
+    names = {p.name for p in out.iterdir()}
+    assert {"model.onnx", "model.int8.onnx", "tokenizer.json", "vocab.txt", "ranker.json"} <= names
+    assert metrics["int8"]["size_mb"] < metrics["fp32"]["size_mb"]
+
+
+def test_failed_parity_gate_leaves_nothing(tiny, frame: pd.DataFrame, tmp_path: Path) -> None:
+    model, tokenizer = tiny
+    out, metrics_path = tmp_path / "onnx", tmp_path / "export.json"
+    with pytest.raises(ExportError, match="parity gate failed"):
+        run_export(
+            model, tokenizer, frame, EncodeParams(), ExportParams(atol=1e-12), 10, out, metrics_path
+        )
+    assert not out.exists() and not metrics_path.exists()
+    assert not list(tmp_path.iterdir()), "no temporary files either"
+
+
+def test_int8_gate_fails_past_max_drop(
+    tiny, frame: pd.DataFrame, tmp_path: Path, monkeypatch
+) -> None:
+    import ranker.export as export
+
+    model, tokenizer = tiny
+    real = export.evaluate_variant
+    calls = iter([0.0, 0.5])
+
+    def fake(session, frame, pad_id, k):
+        result = real(session, frame, pad_id, k)
+        result[f"ndcg@{k}"] -= next(calls)
+        return result
+
+    monkeypatch.setattr(export, "evaluate_variant", fake)
+    out = tmp_path / "onnx"
+    with pytest.raises(ExportError, match=r"int8 model loses too much: nDCG@10 -0\.5"):
+        run_export(
+            model, tokenizer, frame, EncodeParams(), ExportParams(), 10, out, tmp_path / "m.json"
+        )
+    assert not out.exists()
+
+
+def test_inputs_constant_matches_contract() -> None:
+    assert INPUTS == ("input_ids", "attention_mask", "token_type_ids")

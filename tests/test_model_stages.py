@@ -1,0 +1,137 @@
+"""Code tests of model resolution, encoding and training on the tiny model."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ranker.config import PACKAGED_MODEL_ID, EncodeParams, SplitParams, TrainParams
+from ranker.encode import encode_frame, run_encode
+from ranker.errors import ModelError
+from ranker.modeling import load_classifier, packaged_model_dir, resolve_model
+from ranker.sample import generate_sample
+from ranker.split import split_pairs
+from ranker.train import freeze_base, train_model
+
+
+def test_packaged_model_resolves_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert resolve_model(PACKAGED_MODEL_ID) == str(packaged_model_dir())
+
+
+def test_unreachable_hub_fails_fast_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    start = time.monotonic()
+    with pytest.raises(ModelError) as info:
+        resolve_model("google/bert_uncased_L-4_H-512_A-8")
+    assert time.monotonic() - start < 10
+    message = str(info.value)
+    assert "cannot reach the Hugging Face Hub" in message and PACKAGED_MODEL_ID in message
+    assert "\n" not in message
+
+
+def test_local_directory_without_config_is_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match=r"has no config\.json"):
+        resolve_model(str(tmp_path))
+    with pytest.raises(ModelError, match="neither an existing directory nor a hub id"):
+        resolve_model(str(tmp_path / "missing"))
+
+
+def test_encode_longest_stores_unpadded_pairs(tiny_model_dir: Path) -> None:
+    from ranker.modeling import load_tokenizer
+
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    df = pd.DataFrame(
+        {"query": ["covid masks"], "title": ["face coverings reduce spread"], "label": [1]}
+    )
+    row = encode_frame(df, tokenizer, EncodeParams(max_length=128)).to_pylist()[0]
+    tokens = tokenizer.convert_ids_to_tokens(row["input_ids"])
+    assert tokens[0] == "[CLS]" and tokens[-1] == "[SEP]" and tokens.count("[SEP]") == 2
+    assert "[PAD]" not in tokens
+    # Segment 1 starts after the first [SEP].
+    first_sep = tokens.index("[SEP]")
+    assert set(row["token_type_ids"][: first_sep + 1]) == {0} and set(
+        row["token_type_ids"][first_sep + 1 :]
+    ) == {1}
+    fixed = encode_frame(
+        df, tokenizer, EncodeParams(max_length=16, padding="max_length")
+    ).to_pylist()[0]
+    assert len(fixed["input_ids"]) == 16 and fixed["attention_mask"][-1] == 0
+
+
+def test_encode_truncates_to_max_length(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from ranker.modeling import load_tokenizer
+
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    df = pd.DataFrame({"query": ["q"], "title": ["word " * 300], "label": [0]})
+    meta = run_encode({"valid": df}, tokenizer, EncodeParams(max_length=32), tmp_path / "enc")
+    assert meta["splits"]["valid"]["max_tokens"] == 32 and meta["splits"]["valid"]["truncated"] == 1
+
+
+def test_freeze_base_leaves_only_the_head(tiny_model_dir: Path) -> None:
+    model = load_classifier(str(tiny_model_dir), 0)
+    trainable = freeze_base(model)
+    head = sum(p.numel() for p in model.classifier.parameters())
+    assert trainable == head
+
+
+def _train(tiny_model_dir: Path, out: Path, **overrides) -> dict:
+    from ranker.modeling import load_tokenizer
+
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    pairs = generate_sample(pairs_per_query=10)
+    train_df, valid_df = split_pairs(pairs, SplitParams())
+    enc = EncodeParams(max_length=64)
+    params = TrainParams(
+        **{"epochs": 2.0, "learning_rate": 1e-3, "batch_size": 32, "threads": 1, **overrides}
+    )
+    return train_model(
+        str(tiny_model_dir),
+        tokenizer,
+        encode_frame(train_df, tokenizer, enc).to_pandas(),
+        encode_frame(valid_df, tokenizer, enc).to_pandas(),
+        params,
+        enc,
+        10,
+        out / "model",
+        out / "live",
+        out / "history.csv",
+        out / "train.json",
+    )
+
+
+def test_training_is_deterministic_and_keeps_best_epoch(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    a = _train(tiny_model_dir, tmp_path / "a")
+    b = _train(tiny_model_dir, tmp_path / "b")
+    for key in ("train_loss", "best_epoch", "best_ndcg@10"):
+        assert a[key] == b[key], key
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "a/history.csv"), pd.read_csv(tmp_path / "b/history.csv")
+    )
+    history = pd.read_csv(tmp_path / "a/history.csv")
+    assert list(history["epoch"]) == [1.0, 2.0]
+    assert a["best_ndcg@10"] == history["ndcg@10"].max()
+    model_dir = tmp_path / "a/model"
+    assert (model_dir / "model.safetensors").is_file() and not (
+        model_dir / "training_args.bin"
+    ).exists()
+    assert json.loads((tmp_path / "a/live/metrics.json").read_text())
+    assert not list(tmp_path.glob("a/.model*")), "no temporary directories left"
+
+
+def test_saved_model_loads_in_sentence_transformers(tiny_model_dir: Path, tmp_path: Path) -> None:
+    CrossEncoder = pytest.importorskip("sentence_transformers").CrossEncoder
+    _train(tiny_model_dir, tmp_path, epochs=1.0, freeze_base=True)
+    scores = CrossEncoder(str(tmp_path / "model"), device="cpu").predict(
+        [("covid masks", "face coverings")]
+    )
+    assert len(scores) == 1
