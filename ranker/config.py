@@ -95,6 +95,8 @@ class ExportParams:
     opset: int = field(default=17, metadata={"min": 14, "max": 21})
     atol: float = field(default=1e-4, metadata={"min": 0.0, "open_min": True})
     quantize: bool = True
+    # int8 weights with one scale per output channel rather than per tensor.
+    per_channel: bool = True
     # The int8 model fails the stage when it loses more than this on validation.
     max_ndcg_drop: float = field(default=0.02, metadata={"min": 0.0})
     max_auc_drop: float = field(default=0.02, metadata={"min": 0.0})

