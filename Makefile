@@ -24,6 +24,14 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# Send every DVC-tracked output of the last run to the default remote (REMOTE=s3 for S3).
+push: $(STAMP)
+	dvc push $(if $(REMOTE),-r $(REMOTE))
+
+# Fetch only the ONNX artifacts (the export stage's outputs): no data, no training.
+pull-onnx: $(STAMP)
+	dvc pull $(if $(REMOTE),-r $(REMOTE)) export
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -115,6 +115,7 @@ def copy_project(dest: Path) -> Path:
         shutil.copy2(src, target)
     for keep in ("data/.gitignore", "models/.gitignore"):
         if (ROOT / keep).is_file():
+            (dest / keep).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / keep, dest / keep)
     (dest / "dvc.lock").unlink(missing_ok=True)
     git("init", "-q", "-b", "main", cwd=dest)

