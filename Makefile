@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: run test lint format push pull-onnx bench clean-venv
+.PHONY: run test lint format push pull-onnx bench queue clean-venv
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -31,6 +31,15 @@ push: $(STAMP)
 # Fetch only the ONNX artifacts (the export stage's outputs): no data, no training.
 pull-onnx: $(STAMP)
 	dvc pull $(if $(REMOTE),-r $(REMOTE)) export
+
+# Speed and memory against the reference recipe; writes bench/results.json (not run by tests).
+bench: $(STAMP)
+	$(PY) -m bench.run
+
+# Run queued experiments with J workers, each limited to its share of the cores.
+J ?= 2
+queue: $(STAMP)
+	TORCH_NUM_THREADS=$$(( $$(nproc) / $(J) > 0 ? $$(nproc) / $(J) : 1 )) dvc queue start -j $(J)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -78,6 +78,9 @@ class TrainParams:
     warmup_ratio: float = field(default=0.06, metadata={"min": 0.0, "max": 1.0, "open": True})
     weight_decay: float = field(default=0.01, metadata={"min": 0.0})
     freeze_base: bool = False
+    # With freeze_base: run the frozen encoder once and train the head on cached features
+    # (the encoder then runs without dropout); false recomputes it every step.
+    cache_features: bool = True
     # Batches of similar length waste less compute on padding.
     group_by_length: bool = True
     seed: int = 42

@@ -18,9 +18,11 @@ import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import Dataset
+from tqdm.auto import tqdm
 
 from ranker.config import EncodeParams, TrainParams
 from ranker.encode import FEATURES
+from ranker.errors import ParamError
 from ranker.io import atomic_path, write_json
 from ranker.metrics import classification_metrics, ranking_metrics
 from ranker.modeling import load_classifier, relevance_scores, set_threads
@@ -71,6 +73,65 @@ def make_compute_metrics(queries: list[str], k: int) -> Any:
     return compute
 
 
+class FeatureDataset(Dataset):
+    """Cached pooled encoder features [n, hidden] and labels, for head-only training."""
+
+    def __init__(self, features: torch.Tensor, labels: list[int]) -> None:
+        self._features = features
+        self._labels = torch.tensor(labels, dtype=torch.long)
+
+    def __len__(self) -> int:
+        return len(self._labels)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {"features": self._features[i], "labels": self._labels[i]}
+
+
+class HeadOnly(torch.nn.Module):
+    """The model's own dropout + classifier, fed cached features; shares their weights."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.dropout = model.dropout
+        self.classifier = model.classifier
+
+    def forward(self, features: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, Any]:
+        logits = self.classifier(self.dropout(features))  # [batch, 2]
+        out: dict[str, Any] = {"logits": logits}
+        if labels is not None:
+            out["loss"] = torch.nn.functional.cross_entropy(logits, labels)
+        return out
+
+
+@torch.inference_mode()
+def pooled_features(
+    model: torch.nn.Module, frame: pd.DataFrame, collator: Any, batch_size: int
+) -> torch.Tensor:
+    """The frozen encoder's pooled output [n, hidden]: the classifier's input, computed once."""
+    model.eval()
+    ds = PairDataset(frame)
+    order = np.argsort(frame["input_ids"].map(len).to_numpy(), kind="stable")
+    out: torch.Tensor | None = None
+    for start in tqdm(range(0, len(order), batch_size), desc="cache features", unit="batch"):
+        idx = order[start : start + batch_size]
+        batch = collator([{k: v for k, v in ds[i].items() if k != "labels"} for i in idx])
+        pooled = model.base_model(**{k: batch[k] for k in FEATURES}).pooler_output
+        if out is None:
+            out = torch.empty(len(frame), pooled.shape[-1])
+        out[torch.from_numpy(idx)] = pooled.float()
+    assert out is not None
+    return out
+
+
+def supports_feature_cache(model: torch.nn.Module) -> bool:
+    return (
+        hasattr(model, "classifier")
+        and hasattr(model, "dropout")
+        and hasattr(model.base_model, "pooler")
+        and model.base_model.pooler is not None
+    )
+
+
 def freeze_base(model: torch.nn.Module) -> int:
     """Freeze the encoder (the reference recipe); return the number of trainable parameters."""
     for p in model.base_model.parameters():
@@ -110,9 +171,10 @@ def train_model(
     history_path: Path,
     metrics_path: Path,
 ) -> dict[str, Any]:
-    from dvclive import Live
-    from transformers import Trainer, TrainingArguments
+    from transformers import Trainer, TrainingArguments, default_data_collator
     from transformers.integrations import DVCLiveCallback
+
+    from dvclive import Live
 
     threads = set_threads(params.threads)
     model = load_classifier(model_name, params.seed)
@@ -125,7 +187,26 @@ def train_model(
         "threads=%d trainable parameters=%d freeze_base=%s", threads, trainable, params.freeze_base
     )
 
-    train_ds, valid_ds = PairDataset(train_df), PairDataset(valid_df)
+    collator = make_collator(tokenizer, encode)
+    start = time.perf_counter()
+    trained: torch.nn.Module = model
+    if params.cache_features and params.freeze_base:
+        if not supports_feature_cache(model):
+            raise ParamError(
+                f"train.cache_features: {type(model).__name__} has no pooler + classifier head to cache for"
+            )
+        # The encoder is frozen, so its output never changes: compute it once, not per epoch.
+        train_ds: Dataset = FeatureDataset(
+            pooled_features(model, train_df, collator, params.eval_batch_size),
+            train_df["label"].astype(int).tolist(),
+        )
+        valid_ds: Dataset = FeatureDataset(
+            pooled_features(model, valid_df, collator, params.eval_batch_size),
+            valid_df["label"].astype(int).tolist(),
+        )
+        trained, collator = HeadOnly(model), default_data_collator
+    else:
+        train_ds, valid_ds = PairDataset(train_df), PairDataset(valid_df)
     steps_per_epoch = -(-len(train_ds) // params.batch_size)
     ckpt_root = Path(tempfile.mkdtemp(prefix="ranker-ckpt-"))
     try:
@@ -146,7 +227,9 @@ def train_model(
             greater_is_better=True,
             logging_strategy="steps",
             logging_steps=max(1, steps_per_epoch // 10),
-            train_sampling_strategy="group_by_length" if params.group_by_length else "random",
+            train_sampling_strategy=(
+                "group_by_length" if params.group_by_length and trained is model else "random"
+            ),
             seed=params.seed,
             data_seed=params.seed,
             report_to="dvclive",
@@ -155,11 +238,11 @@ def train_model(
             disable_tqdm=False,
         )
         trainer = Trainer(
-            model=model,
+            model=trained,
             args=args,
             train_dataset=train_ds,
             eval_dataset=valid_ds,
-            data_collator=make_collator(tokenizer, encode),
+            data_collator=collator,
             processing_class=tokenizer,
             compute_metrics=make_compute_metrics(valid_df["query"].tolist(), k),
         )
@@ -167,12 +250,12 @@ def train_model(
         trainer.remove_callback(DVCLiveCallback)
         live = Live(dir=str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None)
         trainer.add_callback(DVCLiveCallback(live=live, log_model=False))
-        start = time.perf_counter()
         result = trainer.train()
         wall = time.perf_counter() - start
 
         with atomic_path(out_dir, is_dir=True) as tmp:
-            trainer.save_model(str(tmp))
+            # The full model, also when only its (shared) head was trained on cached features.
+            model.save_pretrained(str(tmp))
             tokenizer.save_pretrained(str(tmp))
             for junk in ("training_args.bin",):
                 (tmp / junk).unlink(missing_ok=True)

@@ -6,8 +6,10 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from ranker.config import PACKAGED_MODEL_ID, EncodeParams, SplitParams, TrainParams
 from ranker.encode import encode_frame, run_encode
@@ -135,3 +137,29 @@ def test_saved_model_loads_in_sentence_transformers(tiny_model_dir: Path, tmp_pa
         [("covid masks", "face coverings")]
     )
     assert len(scores) == 1
+
+
+def test_cached_features_train_the_same_head_fast(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from ranker.modeling import load_tokenizer
+    from ranker.predict import predict_scores
+    from ranker.train import make_collator
+
+    cached = _train(tiny_model_dir, tmp_path / "cached", freeze_base=True, cache_features=True)
+    plain = _train(tiny_model_dir, tmp_path / "plain", freeze_base=True, cache_features=False)
+    assert cached["trainable_params"] == plain["trainable_params"] == 66
+    # The saved model is the full classifier: the encoder untouched, the head trained.
+    base = load_classifier(str(tiny_model_dir), 0)
+    tuned = load_classifier(str(tmp_path / "cached/model"), 0)
+    for (name, a), (_, b) in zip(
+        base.base_model.state_dict().items(), tuned.base_model.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b), name
+    assert not torch.equal(base.classifier.weight, tuned.classifier.weight)
+    # It ranks: its validation scores come from the real model, not from the cache.
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    frame = encode_frame(
+        generate_sample(10).head(50), tokenizer, EncodeParams(max_length=64)
+    ).to_pandas()
+    scores = predict_scores(tuned, frame, make_collator(tokenizer, EncodeParams(max_length=64)), 16)
+    assert np.isfinite(scores).all() and scores.std() > 0
+    assert cached["best_ndcg@10"] > 0

@@ -1,0 +1,129 @@
+"""`dvc exp run` as a workflow, on the tiny model: params, comparisons, queues, reruns."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import dvc, git
+
+STAGES_AFTER_SPLIT = {"split", "encode", "train", "evaluate", "export"}
+
+
+@pytest.fixture(scope="module")
+def repo(pipeline_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    dest = tmp_path_factory.mktemp("exp") / "repo"
+    shutil.copytree(pipeline_repo, dest, symlinks=True)
+    return dest
+
+
+def ran(proc: Any) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", proc.stdout))
+
+
+def set_param(repo: Path, section: str, key: str, value: Any) -> None:
+    path = repo / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    params[section][key] = value
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def reset(repo: Path) -> None:
+    git("checkout", "-q", "--", ".", cwd=repo)
+    dvc("checkout", "-q", "--force", cwd=repo)
+
+
+def exp_rows(repo: Path) -> dict[str, dict[str, Any]]:
+    """Experiment name -> {metrics, params} from `dvc exp show --json`."""
+    rows: dict[str, dict[str, Any]] = {}
+    for baseline in json.loads(dvc("exp", "show", "--json", cwd=repo).stdout):
+        for exp in baseline.get("experiments") or []:
+            for rev in exp.get("revs") or []:
+                data = rev.get("data") or {}
+                if rev.get("name") and data:
+                    rows[rev["name"]] = data
+    return rows
+
+
+def test_rerun_matrix(repo: Path) -> None:
+    assert ran(dvc("repro", cwd=repo)) == set(), "no change reruns nothing"
+    try:
+        set_param(repo, "train", "learning_rate", 0.002)
+        assert ran(dvc("repro", cwd=repo)) == {"train", "evaluate", "export"}
+        set_param(repo, "export", "atol", 0.001)
+        assert ran(dvc("repro", cwd=repo)) == {"export"}
+        set_param(repo, "split", "seed", 7)
+        assert ran(dvc("repro", cwd=repo)) == STAGES_AFTER_SPLIT
+        assert ran(dvc("repro", cwd=repo)) == set()
+    finally:
+        reset(repo)
+
+
+def test_misspelled_key_fails_before_training(repo: Path) -> None:
+    try:
+        proc = dvc("exp", "run", "-S", "train.learning_rat=3e-5", cwd=repo, check=False)
+        assert proc.returncode != 0
+        assert (
+            "train.learning_rat: unknown param; valid keys in 'train': epochs, learning_rate"
+            in proc.stderr
+        )
+        assert "Epoch" not in proc.stderr and "it/s" not in proc.stderr
+        reset(repo)
+        set_param(repo, "evaluate", "kk", 5)
+        proc = dvc("repro", cwd=repo, check=False)
+        assert proc.returncode != 0
+        assert "evaluate.kk: unknown param; valid keys in 'evaluate': k" in proc.stderr
+    finally:
+        reset(repo)
+
+
+def test_two_experiments_compare(repo: Path) -> None:
+    dvc("exp", "run", "-n", "lr-fast", "-S", "train.learning_rate=3e-3", cwd=repo)
+    dvc("exp", "run", "-n", "lr-slow", "-S", "train.learning_rate=1e-5", cwd=repo)
+    rows = exp_rows(repo)
+    assert {"lr-fast", "lr-slow"} <= set(rows)
+    fast, slow = rows["lr-fast"], rows["lr-slow"]
+    lr = lambda row: row["params"]["params.yaml"]["data"]["train"]["learning_rate"]  # noqa: E731
+    assert (lr(fast), lr(slow)) == (3e-3, 1e-5)
+    m_fast = fast["metrics"]["metrics/eval.json"]["data"]["model"]
+    m_slow = slow["metrics"]["metrics/eval.json"]["data"]["model"]
+    assert m_fast["roc_auc"] != m_slow["roc_auc"]
+    assert "ndcg@10" in m_fast and "accuracy" in m_fast
+
+    diff = json.loads(dvc("exp", "diff", "lr-fast", "lr-slow", "--json", cwd=repo).stdout)
+    assert "metrics/eval.json" in diff["metrics"]
+    assert "train.learning_rate" in diff["params"]["params.yaml"]
+    plots = json.loads(dvc("plots", "diff", "lr-fast", "lr-slow", "--json", cwd=repo).stdout)
+    assert any("history.csv" in key or "nDCG" in key for key in plots)
+    reset(repo)
+
+
+def test_queue_with_two_workers(repo: Path) -> None:
+    dvc("exp", "run", "--queue", "-S", "train.learning_rate=2e-3,5e-4", cwd=repo)
+    queued = dvc("queue", "status", cwd=repo).stdout
+    assert queued.count("Queued") == 2
+    # One torch thread per worker, so two workers share the cores instead of fighting.
+    dvc("queue", "start", "-j", "2", cwd=repo, TORCH_NUM_THREADS="1")
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        status = dvc("queue", "status", cwd=repo).stdout
+        if "Queued" not in status and "Running" not in status:
+            break
+        time.sleep(3)
+    dvc("queue", "stop", "--kill", cwd=repo, check=False)
+    assert status.count("Success") >= 2, status
+    rates = {
+        row["params"]["params.yaml"]["data"]["train"]["learning_rate"]: row
+        for row in exp_rows(repo).values()
+    }
+    assert {2e-3, 5e-4} <= set(rates)
+    for rate in (2e-3, 5e-4):
+        train_metrics = rates[rate]["metrics"]["metrics/train.json"]["data"]
+        assert train_metrics["threads"] == 1
