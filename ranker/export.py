@@ -56,6 +56,10 @@ class NamedInputs(torch.nn.Module):
 
 def export_onnx(model: torch.nn.Module, tokenizer: Any, path: Path, opset: int) -> None:
     """TorchScript export with both axes of every input and the batch axis of logits dynamic."""
+    # Eager attention traces to the plain MatMul/Softmax pattern that ONNX Runtime's BERT
+    # optimizer fuses into its Attention kernel; SDPA's traced graph does not fuse.
+    previous = model.config._attn_implementation
+    model.set_attn_implementation("eager")
     # The exporter restores the wrapper's train/eval mode onto every submodule afterwards:
     # a wrapper left in train mode would switch dropout back on in `model`.
     wrapper = NamedInputs(model).eval()
@@ -85,6 +89,7 @@ def export_onnx(model: torch.nn.Module, tokenizer: Any, path: Path, opset: int) 
             dynamo=False,
             do_constant_folding=True,
         )
+    model.set_attn_implementation(previous)
 
 
 def check_contract(path: Path) -> None:
@@ -256,26 +261,38 @@ def latency_ms(
     return round(statistics.median(times), 3)
 
 
-def quantize_int8(fp32: Path, int8: Path, per_channel: bool = True) -> None:
-    """Dynamic int8: MatMul and embedding-Gather weights in int8, activations at run time."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from onnxruntime.quantization.shape_inference import quant_pre_process
+def quantize_int8(fp32: Path, int8: Path, config: Any, per_channel: bool = True) -> None:
+    """Fused for ONNX Runtime, then dynamic int8 (weights int8, activations at run time).
 
-    # Graph optimization and ONNX shape inference first, as ORT recommends; symbolic shape
-    # inference cannot resolve BERT's dynamic sequence axis, so it is skipped.
-    prepared = int8.with_name(f".{int8.stem}.pre.onnx")
+    The fused graph uses ONNX Runtime's contrib ops (com.microsoft: Attention,
+    SkipLayerNormalization, ...), which Vespa's ONNX Runtime runs; `model.onnx` keeps
+    standard ops only.
+    """
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    fused = int8.with_name(f".{int8.stem}.fused.onnx")
     try:
-        quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=True)
+        optimized = optimize_model(
+            str(fp32),
+            model_type="bert",
+            num_heads=int(getattr(config, "num_attention_heads", 0)),
+            hidden_size=int(getattr(config, "hidden_size", 0)),
+        )
+        fusions = {k: v for k, v in optimized.get_fused_operator_statistics().items() if v}
+        log.info("fused for ONNX Runtime: %s", fusions)
+        optimized.save_model_to_file(str(fused))
         quantize_dynamic(
-            prepared,
+            fused,
             int8,
             weight_type=QuantType.QInt8,
-            op_types_to_quantize=["MatMul", "Gather"],
-            # One scale per output channel: on the sample, ROC-AUC loss 0.006 vs 0.009.
+            # One scale per output channel: on the sample, ROC-AUC loss 0.003 vs 0.012.
             per_channel=per_channel,
+            # Contrib ops carry no ONNX type information for the quantizer to read.
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
         )
     finally:
-        prepared.unlink(missing_ok=True)
+        fused.unlink(missing_ok=True)
 
 
 def evaluate_variant(
@@ -335,7 +352,7 @@ def run_export(
         files = [FP32_NAME]
         if params.quantize:
             int8 = tmp / INT8_NAME
-            quantize_int8(fp32, int8, params.per_channel)
+            quantize_int8(fp32, int8, model.config, params.per_channel)
             check_contract(int8)
             q_session = ort_session(int8)
             variants["int8"] = {

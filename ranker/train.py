@@ -257,8 +257,6 @@ def train_model(
             # The full model, also when only its (shared) head was trained on cached features.
             model.save_pretrained(str(tmp))
             tokenizer.save_pretrained(str(tmp))
-            for junk in ("training_args.bin",):
-                (tmp / junk).unlink(missing_ok=True)
     finally:
         shutil.rmtree(ckpt_root, ignore_errors=True)
 

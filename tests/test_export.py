@@ -102,10 +102,13 @@ def test_dynamic_shapes(tiny, exported: Path, batch: int, length: int) -> None:
     np.testing.assert_allclose(got, torch_logits(model, arrays), atol=1e-4)
 
 
-def test_int8_round_trip(exported: Path, frame: pd.DataFrame, tmp_path: Path) -> None:
+def test_int8_round_trip(tiny, exported: Path, frame: pd.DataFrame, tmp_path: Path) -> None:
     int8 = tmp_path / "model.int8.onnx"
-    quantize_int8(exported, int8)
+    quantize_int8(exported, int8, tiny[0].config)
     check_contract(int8)
+    ops = {node.op_type for node in onnx.load(str(int8)).graph.node}
+    assert ops & {"Attention", "QAttention"}, f"attention was not fused for ONNX Runtime: {ops}"
+    assert ops & {"MatMulInteger", "DynamicQuantizeMatMul", "QAttention"}
     assert int8.stat().st_size < exported.stat().st_size / 2
     arrays = batch_arrays(frame.iloc[:32], 0)
     fp32 = ort_logits(ort_session(exported), arrays)
