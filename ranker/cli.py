@@ -9,8 +9,6 @@ from collections.abc import Callable
 
 from ranker.errors import RankerError
 
-log = logging.getLogger(__name__)
-
 
 def setup_logging() -> None:
     # Libraries that log through the root logger (ONNX Runtime's quantizer) stay at WARNING.
