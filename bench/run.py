@@ -30,6 +30,7 @@ import pandas as pd
 import torch
 from transformers import default_data_collator
 
+from ranker.batches import PairDataset, make_collator
 from ranker.config import PACKAGED_MODEL_ID, EncodeParams, SplitParams
 from ranker.encode import encode_frame
 from ranker.export import (
@@ -43,14 +44,7 @@ from ranker.export import (
 from ranker.modeling import load_classifier, load_tokenizer
 from ranker.sample import generate_sample
 from ranker.split import split_pairs
-from ranker.train import (
-    FeatureDataset,
-    HeadOnly,
-    PairDataset,
-    freeze_base,
-    make_collator,
-    pooled_features,
-)
+from ranker.train import FeatureDataset, HeadOnly, freeze_base, pooled_features
 
 log = logging.getLogger("bench")
 ROOT = Path(__file__).resolve().parents[1]

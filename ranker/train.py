@@ -18,42 +18,15 @@ import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
 
+from ranker.batches import PairDataset, length_sorted_batches, make_collator
 from ranker.config import EncodeParams, TrainParams
-from ranker.encode import FEATURES
 from ranker.errors import ParamError
 from ranker.io import atomic_path, write_json
 from ranker.metrics import classification_metrics, ranking_metrics
 from ranker.modeling import load_classifier, relevance_scores, set_threads
 
 log = logging.getLogger(__name__)
-
-
-class PairDataset(Dataset):
-    """Encoded pairs as dicts of lists; `DataCollatorWithPadding` pads each batch."""
-
-    def __init__(self, frame: pd.DataFrame) -> None:
-        self._features = {k: [x.tolist() for x in frame[k]] for k in FEATURES}
-        self._labels = frame["label"].astype(int).tolist()
-
-    def __len__(self) -> int:
-        return len(self._labels)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        item: dict[str, Any] = {k: v[i] for k, v in self._features.items()}
-        item["labels"] = self._labels[i]
-        return item
-
-
-def make_collator(tokenizer: Any, encode: EncodeParams) -> Any:
-    from transformers import DataCollatorWithPadding
-
-    if encode.padding == "max_length":
-        return DataCollatorWithPadding(
-            tokenizer, padding="max_length", max_length=encode.max_length
-        )
-    return DataCollatorWithPadding(tokenizer, padding="longest")
 
 
 def make_compute_metrics(queries: list[str], k: int) -> Any:
@@ -109,17 +82,9 @@ def pooled_features(
 ) -> torch.Tensor:
     """The frozen encoder's pooled output [n, hidden]: the classifier's input, computed once."""
     model.eval()
-    ds = PairDataset(frame)
-    order = np.argsort(frame["input_ids"].map(len).to_numpy(), kind="stable")
-    out: torch.Tensor | None = None
-    for start in tqdm(range(0, len(order), batch_size), desc="cache features", unit="batch"):
-        idx = order[start : start + batch_size]
-        batch = collator([{k: v for k, v in ds[i].items() if k != "labels"} for i in idx])
-        pooled = model.base_model(**{k: batch[k] for k in FEATURES}).pooler_output
-        if out is None:
-            out = torch.empty(len(frame), pooled.shape[-1])
-        out[torch.from_numpy(idx)] = pooled.float()
-    assert out is not None
+    out = torch.empty(len(frame), model.config.hidden_size)
+    for idx, inputs in length_sorted_batches(frame, collator, batch_size, "cache features"):
+        out[torch.from_numpy(idx)] = model.base_model(**inputs).pooler_output.float()
     return out
 
 

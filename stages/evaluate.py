@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ranker.batches import make_collator
 from ranker.cli import run_stage
 from ranker.config import load_params
 from ranker.encode import load_encoded
@@ -14,7 +15,6 @@ from ranker.evaluate import run_evaluate
 from ranker.io import inside_repo
 from ranker.modeling import load_classifier, load_tokenizer, set_threads
 from ranker.predict import predict_scores
-from ranker.train import make_collator
 
 
 def main() -> None:

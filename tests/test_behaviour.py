@@ -7,13 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ranker.batches import make_collator
 from ranker.config import PACKAGED_MODEL_ID, EncodeParams, SplitParams, TrainParams
 from ranker.encode import encode_frame
 from ranker.modeling import load_classifier, load_tokenizer
 from ranker.predict import predict_scores
 from ranker.sample import generate_sample
 from ranker.split import split_pairs
-from ranker.train import make_collator, train_model
+from ranker.train import train_model
 
 pytestmark = pytest.mark.slow
 

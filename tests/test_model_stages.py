@@ -140,9 +140,9 @@ def test_saved_model_loads_in_sentence_transformers(tiny_model_dir: Path, tmp_pa
 
 
 def test_cached_features_train_the_same_head_fast(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from ranker.batches import make_collator
     from ranker.modeling import load_tokenizer
     from ranker.predict import predict_scores
-    from ranker.train import make_collator
 
     cached = _train(tiny_model_dir, tmp_path / "cached", freeze_base=True, cache_features=True)
     plain = _train(tiny_model_dir, tmp_path / "plain", freeze_base=True, cache_features=False)

@@ -1,0 +1,53 @@
+"""Encoded pairs as a torch Dataset, and per-batch padding."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+from ranker.config import EncodeParams
+from ranker.encode import FEATURES
+
+
+class PairDataset(Dataset):
+    """Encoded pairs as dicts of lists; `DataCollatorWithPadding` pads each batch."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self._features = {k: [x.tolist() for x in frame[k]] for k in FEATURES}
+        self._labels = frame["label"].astype(int).tolist()
+
+    def __len__(self) -> int:
+        return len(self._labels)
+
+    def features(self, i: int) -> dict[str, list[int]]:
+        return {k: v[i] for k, v in self._features.items()}
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return {**self.features(i), "labels": self._labels[i]}
+
+
+def make_collator(tokenizer: Any, encode: EncodeParams) -> Any:
+    from transformers import DataCollatorWithPadding
+
+    if encode.padding == "max_length":
+        return DataCollatorWithPadding(
+            tokenizer, padding="max_length", max_length=encode.max_length
+        )
+    return DataCollatorWithPadding(tokenizer, padding="longest")
+
+
+def length_sorted_batches(
+    frame: pd.DataFrame, collator: Any, batch_size: int, desc: str
+) -> Iterator[tuple[np.ndarray, dict[str, Any]]]:
+    """(row indices, padded model inputs) in length order, so little compute goes to padding."""
+    ds = PairDataset(frame)
+    order = np.argsort(frame["input_ids"].map(len).to_numpy(), kind="stable")
+    for start in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch"):
+        idx = order[start : start + batch_size]
+        batch = collator([ds.features(i) for i in idx])
+        yield idx, {k: batch[k] for k in FEATURES}
