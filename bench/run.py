@@ -36,6 +36,7 @@ from ranker.encode import encode_frame
 from ranker.export import (
     batch_arrays,
     export_onnx,
+    latency_ms,
     ort_logits,
     ort_session,
     quantize_int8,
@@ -108,16 +109,6 @@ def epoch_seconds(samples_per_s: float, rows: int) -> float:
     return round(rows / samples_per_s, 1)
 
 
-def latency(fn: Any, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
-
-
 def reranking(tokenizer: Any, frame: pd.DataFrame, repeats: int) -> dict[str, Any]:
     model = load_classifier(PACKAGED_MODEL_ID, 42).eval()
     tmp = Path(tempfile.mkdtemp(prefix="bench-onnx-"))
@@ -128,9 +119,9 @@ def reranking(tokenizer: Any, frame: pd.DataFrame, repeats: int) -> dict[str, An
     out: dict[str, Any] = {}
     for batch in (1, 32):
         arrays = batch_arrays(frame.iloc[:batch], tokenizer.pad_token_id or 0)
-        row = {"torch_eager": latency(lambda a=arrays: torch_logits(model, a), repeats)}
+        row = {"torch_eager": latency_ms(lambda a=arrays: torch_logits(model, a), repeats)}
         for name, session in sessions.items():
-            row[name] = latency(lambda s=session, a=arrays: ort_logits(s, a), repeats)
+            row[name] = latency_ms(lambda s=session, a=arrays: ort_logits(s, a), repeats)
         row = {k: round(v, 3) for k, v in row.items()}
         row["int8_speedup_vs_torch"] = round(row["torch_eager"] / row["onnx_int8"], 2)
         row["fp32_speedup_vs_torch"] = round(row["torch_eager"] / row["onnx_fp32"], 2)
@@ -184,7 +175,7 @@ def flops_fraction(tokenizer: Any, frame: pd.DataFrame) -> dict[str, Any]:
             "attention_mask": np.ones((batch, seq), dtype=np.int64),
             "token_type_ids": np.zeros((batch, seq), dtype=np.int64),
         }
-        ms = latency(lambda a=arrays: torch_logits(model, a), 10)
+        ms = latency_ms(lambda a=arrays: torch_logits(model, a), 10)
         achieved = encoder_flops(model, batch, seq) / (ms / 1000) / 1e9
         out[f"b{batch}_s{seq}"] = {
             "ms": round(ms, 2),

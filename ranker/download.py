@@ -6,6 +6,7 @@ validation; on any error the output directory is left absent.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import tempfile
@@ -18,7 +19,7 @@ from tqdm.auto import tqdm
 
 from ranker.config import DataParams
 from ranker.errors import DownloadError
-from ranker.io import atomic_path, sha256_file, write_json
+from ranker.io import atomic_path, write_json
 from ranker.sample import SAMPLE_NOTE, generate_sample
 from ranker.validate import validate_pairs
 
@@ -96,13 +97,14 @@ def run_download(params: DataParams, out_dir: Path, metrics_path: Path) -> dict[
     tmp = Path(name)
     try:
         meta = fetch_source(params, tmp)
-        digest = sha256_file(tmp)
+        raw = tmp.read_bytes()
+        digest = hashlib.sha256(raw).hexdigest()
         if params.sha256 and digest != params.sha256.lower():
             raise DownloadError(
                 f"{params.source}: SHA-256 mismatch: expected {params.sha256.lower()}, got {digest}"
             )
         label = params.source if params.source != "sample" else "sample"
-        df, report = validate_pairs(tmp.read_bytes(), label, params.graded_threshold)
+        df, report = validate_pairs(raw, label, params.graded_threshold)
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -26,6 +26,7 @@ from ranker.encode import FEATURES
 from ranker.errors import ExportError
 from ranker.io import atomic_path, write_json
 from ranker.metrics import classification_metrics, ranking_metrics
+from ranker.modeling import relevance_scores
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +178,7 @@ def split_logits(run: Any, frame: pd.DataFrame, pad_id: int, batch_size: int = 6
 
 def score_frame(session: ort.InferenceSession, frame: pd.DataFrame, pad_id: int) -> np.ndarray:
     logits = split_logits(lambda arrays: ort_logits(session, arrays), frame, pad_id)
-    return (logits[:, 1] - logits[:, 0]).astype(np.float64)
+    return relevance_scores(logits).astype(np.float64)
 
 
 def same_ranking(queries: np.ndarray, ref: np.ndarray, other: np.ndarray, tol: float) -> bool:
@@ -228,8 +229,7 @@ def parity_gate(
     torch_split = split_logits(lambda arrays: torch_logits(model, arrays), frame, pad_id)
     split_diff = float(np.abs(onnx_split - torch_split).max())
     max_diff = max([*grid.values(), split_diff])
-    onnx_scores = onnx_split[:, 1] - onnx_split[:, 0]
-    torch_scores = torch_split[:, 1] - torch_split[:, 0]
+    onnx_scores, torch_scores = relevance_scores(onnx_split), relevance_scores(torch_split)
     ranking_ok = same_ranking(frame["query"].to_numpy(), torch_scores, onnx_scores, 2 * atol)
     report = {
         "max_abs_diff": max_diff,
@@ -249,14 +249,13 @@ def parity_gate(
     return report
 
 
-def latency_ms(
-    session: ort.InferenceSession, arrays: dict[str, np.ndarray], repeats: int = 20
-) -> float:
-    ort_logits(session, arrays)
+def latency_ms(run: Any, repeats: int = 20) -> float:
+    """Median wall time of `run()` in milliseconds, after one warm-up call."""
+    run()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        ort_logits(session, arrays)
+        run()
         times.append((time.perf_counter() - start) * 1000)
     return round(statistics.median(times), 3)
 
@@ -345,8 +344,8 @@ def run_export(
             "fp32": {
                 **evaluate_variant(session, frame, pad_id, k),
                 "size_mb": round(fp32.stat().st_size / 2**20, 2),
-                "latency_ms_b1": latency_ms(session, one),
-                "latency_ms_b32": latency_ms(session, many),
+                "latency_ms_b1": latency_ms(lambda: ort_logits(session, one)),
+                "latency_ms_b32": latency_ms(lambda: ort_logits(session, many)),
             }
         }
         files = [FP32_NAME]
@@ -358,8 +357,8 @@ def run_export(
             variants["int8"] = {
                 **evaluate_variant(q_session, frame, pad_id, k),
                 "size_mb": round(int8.stat().st_size / 2**20, 2),
-                "latency_ms_b1": latency_ms(q_session, one),
-                "latency_ms_b32": latency_ms(q_session, many),
+                "latency_ms_b1": latency_ms(lambda: ort_logits(q_session, one)),
+                "latency_ms_b32": latency_ms(lambda: ort_logits(q_session, many)),
             }
             drop_ndcg = variants["fp32"][f"ndcg@{k}"] - variants["int8"][f"ndcg@{k}"]
             drop_auc = variants["fp32"]["roc_auc"] - variants["int8"]["roc_auc"]
