@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ranker.runtime import inference_session
+
 MANIFEST = "ranker.json"
 MODELS = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -36,7 +38,6 @@ class Reranker:
     """Scores (query, title) pairs: score = logits[:, 1] - logits[:, 0]."""
 
     def __init__(self, model_dir: str | Path, variant: str = "fp32", threads: int = 0) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         model_dir = Path(model_dir)
@@ -57,14 +58,8 @@ class Reranker:
         self.tokenizer.enable_truncation(max_length=max_length, strategy="longest_first")
         self.tokenizer.no_padding()
         self.pad_id = self.tokenizer.token_to_id("[PAD]") or 0
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        if threads:
-            options.intra_op_num_threads = threads
         try:
-            self.session = ort.InferenceSession(
-                str(model_path), options, providers=["CPUExecutionProvider"]
-            )
+            self.session = inference_session(model_path, threads)
         except Exception as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise RerankError(f"{model_path}: not a valid ONNX model ({first})") from None

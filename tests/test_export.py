@@ -25,6 +25,7 @@ from ranker.export import (
     torch_logits,
 )
 from ranker.modeling import load_classifier, load_tokenizer
+from ranker.runtime import inference_session
 from ranker.sample import generate_sample
 
 
@@ -109,6 +110,8 @@ def test_int8_round_trip(tiny, exported: Path, frame: pd.DataFrame, tmp_path: Pa
     ops = {node.op_type for node in onnx.load(str(int8)).graph.node}
     assert ops & {"Attention", "QAttention"}, f"attention was not fused for ONNX Runtime: {ops}"
     assert ops & {"MatMulInteger", "DynamicQuantizeMatMul", "QAttention"}
+    # The slower fused forms (see ranker/runtime.py) are left out of the file...
+    assert not ops & {"SkipLayerNormalization", "BiasGelu"}, ops
     assert int8.stat().st_size < exported.stat().st_size / 2
     arrays = batch_arrays(frame.iloc[:32], 0)
     fp32 = ort_logits(ort_session(exported), arrays)
@@ -179,3 +182,47 @@ def test_int8_gate_fails_past_max_drop(
 
 def test_inputs_constant_matches_contract() -> None:
     assert INPUTS == ("input_ids", "attention_mask", "token_type_ids")
+
+
+def test_sessions_keep_layer_norm_unfused(tiny, exported: Path, tmp_path: Path) -> None:
+    """...and ONNX Runtime's own optimizer, which would fuse them at load, is told not to."""
+    import onnxruntime as ort
+
+    int8 = tmp_path / "model.int8.onnx"
+    quantize_int8(exported, int8, tiny[0].config)
+
+    def runtime_ops(session_path: Path, default: bool) -> set[str]:
+        saved = tmp_path / f"{session_path.stem}.{default}.optimized.onnx"
+        if default:
+            options = ort.SessionOptions()
+            options.optimized_model_filepath = str(saved)
+            ort.InferenceSession(str(session_path), options, providers=["CPUExecutionProvider"])
+        else:
+            inference_session(session_path, optimized_model_path=saved)
+        return {node.op_type for node in onnx.load(str(saved)).graph.node}
+
+    assert "SkipLayerNormalization" in runtime_ops(int8, default=True)
+    assert "SkipLayerNormalization" not in runtime_ops(int8, default=False)
+
+
+@pytest.mark.parametrize("unpad", [True, False])
+def test_unpadded_feed_forward_keeps_logits(
+    tiny, frame: pd.DataFrame, tmp_path: Path, unpad: bool
+) -> None:
+    model, tokenizer = tiny
+    path = tmp_path / "model.onnx"
+    export_onnx(model, tokenizer, path, opset=17, unpad=unpad)
+    ops = {node.op_type for node in onnx.load(str(path)).graph.node}
+    assert ("ScatterND" in ops and "NonZero" in ops) == unpad, ops
+    # The layers are themselves again after the export: no patched method left behind.
+    assert not any("feed_forward_chunk" in vars(m) for m in model.modules())
+    # Rows of very different lengths: most of the batch is padding.
+    rows = frame.iloc[:8].copy()
+    rows["input_ids"] = [ids[: 3 + 9 * i] for i, ids in enumerate(rows["input_ids"])]
+    rows["attention_mask"] = [m[: 3 + 9 * i] for i, m in enumerate(rows["attention_mask"])]
+    rows["token_type_ids"] = [t[: 3 + 9 * i] for i, t in enumerate(rows["token_type_ids"])]
+    long = batch_arrays(frame.iloc[8:9], 0)
+    for arrays in (batch_arrays(rows, 0), long):
+        np.testing.assert_allclose(
+            ort_logits(ort_session(path), arrays), torch_logits(model, arrays), atol=1e-5
+        )
