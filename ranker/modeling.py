@@ -124,6 +124,24 @@ def set_threads(threads: int) -> int:
     return n
 
 
+def native_bf16() -> bool:
+    """Whether this machine multiplies bf16 in hardware (else autocast would only emulate it)."""
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    # torch's own ISA probes (private: one missing from a torch version counts as "no").
+    return any(
+        getattr(torch.cpu, probe, lambda: False)()
+        for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    )
+
+
+def resolve_precision(precision: str) -> str:
+    """`auto` -> bf16 where the hardware runs it natively, else fp32; others unchanged."""
+    if precision != "auto":
+        return precision
+    return "bf16" if native_bf16() else "fp32"
+
+
 def relevance_scores(logits: Any) -> Any:
     """Relevance score per row of [batch, 2] logits: logit(relevant) - logit(irrelevant)."""
     return logits[:, 1] - logits[:, 0]

@@ -24,7 +24,7 @@ from ranker.config import EncodeParams, TrainParams
 from ranker.errors import ParamError
 from ranker.io import atomic_path, write_json
 from ranker.metrics import classification_metrics, ranking_metrics
-from ranker.modeling import load_classifier, relevance_scores, set_threads
+from ranker.modeling import load_classifier, relevance_scores, resolve_precision, set_threads
 
 log = logging.getLogger(__name__)
 
@@ -78,13 +78,20 @@ class HeadOnly(torch.nn.Module):
 
 @torch.inference_mode()
 def pooled_features(
-    model: torch.nn.Module, frame: pd.DataFrame, collator: Any, batch_size: int
+    model: torch.nn.Module,
+    frame: pd.DataFrame,
+    collator: Any,
+    batch_size: int,
+    precision: str = "fp32",
 ) -> torch.Tensor:
     """The frozen encoder's pooled output [n, hidden]: the classifier's input, computed once."""
     model.eval()
+    device = next(model.parameters()).device.type
     out = torch.empty(len(frame), model.config.hidden_size)
-    for idx, inputs in length_sorted_batches(frame, collator, batch_size, "cache features"):
-        out[torch.from_numpy(idx)] = model.base_model(**inputs).pooler_output.float()
+    # The same autocast the Trainer would have run the encoder under, had it recomputed it.
+    with torch.autocast(device, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        for idx, inputs in length_sorted_batches(frame, collator, batch_size, "cache features"):
+            out[torch.from_numpy(idx)] = model.base_model(**inputs).pooler_output.float()
     return out
 
 
@@ -142,6 +149,7 @@ def train_model(
     from dvclive import Live
 
     threads = set_threads(params.threads)
+    precision = resolve_precision(params.precision)
     model = load_classifier(model_name, params.seed)
     trainable = (
         freeze_base(model)
@@ -149,7 +157,11 @@ def train_model(
         else sum(p.numel() for p in model.parameters() if p.requires_grad)
     )
     log.info(
-        "threads=%d trainable parameters=%d freeze_base=%s", threads, trainable, params.freeze_base
+        "threads=%d precision=%s trainable parameters=%d freeze_base=%s",
+        threads,
+        precision,
+        trainable,
+        params.freeze_base,
     )
 
     collator = make_collator(tokenizer, encode)
@@ -162,11 +174,11 @@ def train_model(
             )
         # The encoder is frozen, so its output never changes: compute it once, not per epoch.
         train_ds: Dataset = FeatureDataset(
-            pooled_features(model, train_df, collator, params.eval_batch_size),
+            pooled_features(model, train_df, collator, params.eval_batch_size, precision),
             train_df["label"].astype(int).tolist(),
         )
         valid_ds: Dataset = FeatureDataset(
-            pooled_features(model, valid_df, collator, params.eval_batch_size),
+            pooled_features(model, valid_df, collator, params.eval_batch_size, precision),
             valid_df["label"].astype(int).tolist(),
         )
         trained, collator = HeadOnly(model), default_data_collator
@@ -195,6 +207,8 @@ def train_model(
             train_sampling_strategy=(
                 "group_by_length" if params.group_by_length and trained is model else "random"
             ),
+            bf16=precision == "bf16",
+            use_cpu=not torch.cuda.is_available(),
             seed=params.seed,
             data_seed=params.seed,
             report_to="dvclive",
@@ -237,6 +251,7 @@ def train_model(
         "train_samples_per_s": round(len(train_ds) * params.epochs / wall, 2),
         "trainable_params": int(trainable),
         "threads": threads,
+        "precision": precision,
     }
     write_json(metrics_path, metrics)
     log.info("trained: %s (params %s)", metrics, asdict(params))

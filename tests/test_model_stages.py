@@ -109,11 +109,13 @@ def _train(tiny_model_dir: Path, out: Path, **overrides) -> dict:
     )
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_training_is_deterministic_and_keeps_best_epoch(
-    tiny_model_dir: Path, tmp_path: Path
+    tiny_model_dir: Path, tmp_path: Path, precision: str
 ) -> None:
-    a = _train(tiny_model_dir, tmp_path / "a")
-    b = _train(tiny_model_dir, tmp_path / "b")
+    a = _train(tiny_model_dir, tmp_path / "a", precision=precision)
+    b = _train(tiny_model_dir, tmp_path / "b", precision=precision)
+    assert a["precision"] == precision
     for key in ("train_loss", "best_epoch", "best_ndcg@10"):
         assert a[key] == b[key], key
     pd.testing.assert_frame_equal(
@@ -163,3 +165,24 @@ def test_cached_features_train_the_same_head_fast(tiny_model_dir: Path, tmp_path
     scores = predict_scores(tuned, frame, make_collator(tokenizer, EncodeParams(max_length=64)), 16)
     assert np.isfinite(scores).all() and scores.std() > 0
     assert cached["best_ndcg@10"] > 0
+
+
+def test_bf16_autocasts_matmuls_and_saves_fp32_weights(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    bf16 = _train(tiny_model_dir, tmp_path / "bf16", precision="bf16", epochs=1.0)
+    fp32 = _train(tiny_model_dir, tmp_path / "fp32", precision="fp32", epochs=1.0)
+    assert bf16["train_loss"] != fp32["train_loss"], "bf16 did not change the arithmetic"
+    tuned = load_classifier(str(tmp_path / "bf16/model"), 0)
+    assert {p.dtype for p in tuned.parameters()} == {torch.float32}
+
+
+def test_auto_precision_follows_the_hardware(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ranker import modeling
+
+    monkeypatch.setattr(modeling, "native_bf16", lambda: True)
+    assert modeling.resolve_precision("auto") == "bf16"
+    assert modeling.resolve_precision("fp32") == "fp32"
+    monkeypatch.setattr(modeling, "native_bf16", lambda: False)
+    assert modeling.resolve_precision("auto") == "fp32"
+    assert modeling.resolve_precision("bf16") == "bf16"
