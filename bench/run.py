@@ -31,29 +31,62 @@ import torch
 from transformers import default_data_collator
 
 from ranker.batches import PairDataset, make_collator
-from ranker.config import PACKAGED_MODEL_ID, EncodeParams, SplitParams
+from ranker.config import PACKAGED_MODEL_ID, EncodeParams, SplitParams, TrainParams
 from ranker.encode import encode_frame
 from ranker.export import (
     batch_arrays,
+    evaluate_variant,
     export_onnx,
     latency_ms,
     ort_logits,
     ort_session,
     quantize_int8,
+    score_frame,
     torch_logits,
 )
-from ranker.modeling import load_classifier, load_tokenizer
+from ranker.modeling import load_classifier, load_tokenizer, native_bf16, resolve_precision
 from ranker.sample import generate_sample
 from ranker.split import split_pairs
 from ranker.train import FeatureDataset, HeadOnly, freeze_base, pooled_features
 
 log = logging.getLogger("bench")
 ROOT = Path(__file__).resolve().parents[1]
-REFERENCE_SCALE_PER_QUERY = 1100  # 50 queries x 1,100 = 55,000 pairs, like the reference CSV
+REFERENCE_SCALE_ROWS = 55_000  # like the reference CSV
+CORD19_SAMPLE = ROOT.parent / "shared" / "data" / "trec-covid" / "metadata-sample.csv"
+
+
+def reference_scale_set(rows: int = REFERENCE_SCALE_ROWS) -> pd.DataFrame:
+    """`rows` pairs drawn with replacement from every distinct pair the generator makes.
+
+    The generator has ~11,200 distinct (query, title) pairs, so titles repeat about 5 times:
+    throughput and memory depend on the number of rows and their lengths, not on uniqueness.
+    """
+    pool = generate_sample(pairs_per_query=10_000)
+    return pool.sample(n=rows, replace=True, random_state=0).reset_index(drop=True)
+
+
+def title_words(titles: pd.Series) -> float:
+    return round(float(titles.str.split().str.len().mean()), 2)
+
+
+def title_lengths(big: pd.DataFrame) -> dict[str, Any]:
+    """Mean words per title here and, when ../shared is present, in real CORD-19 titles."""
+    out: dict[str, Any] = {"generated_mean_words": title_words(big["title"])}
+    if CORD19_SAMPLE.is_file():
+        real = pd.read_csv(CORD19_SAMPLE)["title"].dropna()
+        out["cord19_mean_words"] = title_words(real)
+        out["cord19_titles"] = len(real)
+    return out
 
 
 def _trainer(
-    model: torch.nn.Module, ds: Any, collator: Any, steps: int, batch: int, group: bool
+    model: torch.nn.Module,
+    ds: Any,
+    collator: Any,
+    steps: int,
+    batch: int,
+    group: bool,
+    precision: str = "fp32",
 ) -> Any:
     from transformers import Trainer, TrainingArguments
 
@@ -71,14 +104,22 @@ def _trainer(
         disable_tqdm=True,
         dataloader_pin_memory=False,
         train_sampling_strategy="group_by_length" if group else "random",
+        bf16=precision == "bf16",
+        use_cpu=True,
         seed=42,
     )
     return Trainer(model=model, args=args, train_dataset=ds, data_collator=collator)
 
 
 def training_throughput(
-    tokenizer: Any, pairs: pd.DataFrame, freeze: bool, recipe: str, steps: int, batch: int = 16
-) -> dict[str, float]:
+    tokenizer: Any,
+    pairs: pd.DataFrame,
+    freeze: bool,
+    recipe: str,
+    steps: int,
+    precision: str = "fp32",
+    batch: int = 16,
+) -> dict[str, Any]:
     """Samples/s of `steps` optimizer steps; `reference` pads to 128 with random batches."""
     padding = "max_length" if recipe == "reference" else "longest"
     encode = EncodeParams(max_length=128, padding=padding)
@@ -89,12 +130,14 @@ def training_throughput(
     collator = make_collator(tokenizer, encode)
     start = time.perf_counter()
     if recipe == "cached":
-        features = pooled_features(model, frame, collator, 64)
+        features = pooled_features(model, frame, collator, 64, precision)
         ds = FeatureDataset(features, frame["label"].astype(int).tolist())
-        trainer = _trainer(HeadOnly(model), ds, default_data_collator, steps, batch, group=False)
+        trainer = _trainer(
+            HeadOnly(model), ds, default_data_collator, steps, batch, False, precision
+        )
     else:
         trainer = _trainer(
-            model, PairDataset(frame), collator, steps, batch, group=recipe == "project"
+            model, PairDataset(frame), collator, steps, batch, recipe == "project", precision
         )
     trainer.train()
     wall = time.perf_counter() - start
@@ -102,6 +145,7 @@ def training_throughput(
         "samples_per_s": round(steps * batch / wall, 2),
         "wall_s": round(wall, 2),
         "steps": steps,
+        "precision": precision,
     }
 
 
@@ -109,7 +153,8 @@ def epoch_seconds(samples_per_s: float, rows: int) -> float:
     return round(rows / samples_per_s, 1)
 
 
-def reranking(tokenizer: Any, frame: pd.DataFrame, repeats: int) -> dict[str, Any]:
+def reranking(tokenizer: Any, frame: pd.DataFrame, repeats: int, rounds: int) -> dict[str, Any]:
+    """Median latency over `rounds` interleaved rounds, so machine noise hits every variant."""
     model = load_classifier(PACKAGED_MODEL_ID, 42).eval()
     tmp = Path(tempfile.mkdtemp(prefix="bench-onnx-"))
     fp32, int8 = tmp / "model.onnx", tmp / "model.int8.onnx"
@@ -119,40 +164,59 @@ def reranking(tokenizer: Any, frame: pd.DataFrame, repeats: int) -> dict[str, An
     out: dict[str, Any] = {}
     for batch in (1, 32):
         arrays = batch_arrays(frame.iloc[:batch], tokenizer.pad_token_id or 0)
-        row = {"torch_eager": latency_ms(lambda a=arrays: torch_logits(model, a), repeats)}
-        for name, session in sessions.items():
-            row[name] = latency_ms(lambda s=session, a=arrays: ort_logits(s, a), repeats)
-        row = {k: round(v, 3) for k, v in row.items()}
+        runs: dict[str, list[float]] = {"torch_eager": [], **{name: [] for name in sessions}}
+        for _ in range(rounds):
+            with torch.inference_mode():
+                runs["torch_eager"].append(
+                    latency_ms(lambda a=arrays: torch_logits(model, a), repeats)
+                )
+            for name, session in sessions.items():
+                runs[name].append(latency_ms(lambda s=session, a=arrays: ort_logits(s, a), repeats))
+        row: dict[str, Any] = {k: round(statistics.median(v), 3) for k, v in runs.items()}
+        row["int8_speedup_by_round"] = [
+            round(t / q, 2) for t, q in zip(runs["torch_eager"], runs["onnx_int8"], strict=True)
+        ]
         row["int8_speedup_vs_torch"] = round(row["torch_eager"] / row["onnx_int8"], 2)
         row["fp32_speedup_vs_torch"] = round(row["torch_eager"] / row["onnx_fp32"], 2)
+        row["int8_pairs_per_s"] = round(batch / row["onnx_int8"] * 1000, 1)
+        row["shape"] = list(arrays["input_ids"].shape)
         out[f"batch{batch}_ms"] = row
     return out
 
 
-def peak_flops() -> dict[str, Any]:
-    """Peak FP32 FLOP/s = cores x clock x FLOPs/cycle (2 FMA units x SIMD width x 2)."""
-    flags = ""
-    mhz = 0.0
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-        flags = next((line for line in text.splitlines() if line.startswith("flags")), "")
-        mhz = max(
-            float(line.split(":")[1]) for line in text.splitlines() if line.startswith("cpu MHz")
-        )
-    except (OSError, ValueError, StopIteration):
-        pass
-    lanes = 16 if "avx512f" in flags else 8 if "avx2" in flags else 4
-    per_cycle = 2 * lanes * 2
-    cores = torch.get_num_threads()
-    ghz = mhz / 1000 if mhz else 2.0
+def spec_peak() -> dict[str, Any]:
+    """Spec-sheet FP32 peak = threads x clock x FLOPs per cycle (FMA units x SIMD lanes x 2)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    text = cpuinfo.read_text() if cpuinfo.is_file() else ""
+    info = dict(
+        (k.strip(), v.strip())
+        for k, _, v in (line.partition(":") for line in text.splitlines() if ":" in line)
+    )
+    flags = info.get("flags", "").split()
+    ghz = float(info.get("cpu MHz", 2000)) / 1000
+    amd_before_zen5 = (
+        info.get("vendor_id") == "AuthenticAMD" and int(info.get("cpu family", 0)) < 26
+    )
+    if "avx512f" in flags and not amd_before_zen5:
+        per_cycle, how = 64, "2 AVX-512 FMA units x 16 lanes x 2"
+    elif "avx2" in flags:
+        # Zen 2-4 (AVX-512 on Zen 4 is split over the same two 256-bit pipes) and AVX2 cores.
+        per_cycle, how = 32, "2 256-bit FMA units x 8 lanes x 2"
+    else:
+        per_cycle, how = 16, "2 128-bit FMA units x 4 lanes x 2"
+    threads = torch.get_num_threads()
     return {
-        "cores": cores,
-        "ghz": round(ghz, 3),
-        "fp32_flops_per_cycle_per_core": per_cycle,
-        "peak_gflops": round(cores * ghz * per_cycle, 1),
-        "how": "threads x /proc/cpuinfo 'cpu MHz' x (2 FMA units x SIMD lanes x 2); "
-        "AVX-512 -> 16 lanes, AVX2 -> 8. An upper bound: AVX-512 clocks run lower.",
+        "gflops": round(threads * ghz * per_cycle, 1),
+        "how": f"{threads} threads x {ghz:.2f} GHz ('cpu MHz') x {per_cycle} FLOPs/cycle ({how}); "
+        "boost clocks can exceed it",
     }
+
+
+def gemm_peak(n: int = 2048, repeats: int = 5) -> dict[str, Any]:
+    """Measured peak: FP32 GFLOP/s of one large square matmul, the best case for this BLAS."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    ms = latency_ms(lambda: torch.mm(a, b), repeats)
+    return {"gflops": round(2 * n**3 / (ms / 1000) / 1e9, 1), "how": f"torch.mm {n}x{n}x{n}"}
 
 
 def encoder_flops(model: torch.nn.Module, batch: int, seq: int) -> float:
@@ -164,10 +228,10 @@ def encoder_flops(model: torch.nn.Module, batch: int, seq: int) -> float:
     return float(dense + attention)
 
 
-def flops_fraction(tokenizer: Any, frame: pd.DataFrame) -> dict[str, Any]:
+def flops_fraction() -> dict[str, Any]:
     model = load_classifier(PACKAGED_MODEL_ID, 42).eval()
-    peak = peak_flops()
-    out = {"peak": peak}
+    peaks = {"spec": spec_peak(), "measured_gemm": gemm_peak()}
+    out: dict[str, Any] = {"peak": peaks}
     for batch, seq in ((32, 128), (64, 32)):
         rng = np.random.default_rng(0)
         arrays = {
@@ -175,12 +239,13 @@ def flops_fraction(tokenizer: Any, frame: pd.DataFrame) -> dict[str, Any]:
             "attention_mask": np.ones((batch, seq), dtype=np.int64),
             "token_type_ids": np.zeros((batch, seq), dtype=np.int64),
         }
-        ms = latency_ms(lambda a=arrays: torch_logits(model, a), 10)
+        with torch.inference_mode():
+            ms = latency_ms(lambda a=arrays: torch_logits(model, a), 10)
         achieved = encoder_flops(model, batch, seq) / (ms / 1000) / 1e9
         out[f"b{batch}_s{seq}"] = {
             "ms": round(ms, 2),
             "gflops": round(achieved, 1),
-            "fraction_of_peak": round(achieved / peak["peak_gflops"], 3),
+            **{f"fraction_of_{k}": round(achieved / v["gflops"], 3) for k, v in peaks.items()},
         }
     return out
 
@@ -226,13 +291,39 @@ def peak_memory_full_scale(steps: int) -> dict[str, Any]:
 
 def _memory_child(steps: int) -> None:
     tokenizer = load_tokenizer(PACKAGED_MODEL_ID)
-    pairs = generate_sample(REFERENCE_SCALE_PER_QUERY)
+    pairs = reference_scale_set()
     encode = EncodeParams()
     frame = encode_frame(pairs, tokenizer, encode).to_pandas()
     model = load_classifier(PACKAGED_MODEL_ID, 42)
-    _trainer(
-        model, PairDataset(frame), make_collator(tokenizer, encode), steps, 16, group=True
-    ).train()
+    collator = make_collator(tokenizer, encode)
+    precision = resolve_precision(TrainParams().precision)
+    _trainer(model, PairDataset(frame), collator, steps, 16, True, precision).train()
+
+
+def int8_quality() -> dict[str, Any]:
+    """int8 vs fp32 of the pipeline's trained model (`make run`): nDCG@10 and ROC-AUC on the
+    validation split, and on all 50 sample queries, a steadier check of int8 fidelity (10
+    validation queries move nDCG@10 by points when a few pairs swap)."""
+    onnx_dir, encoded = ROOT / "models" / "onnx", ROOT / "data" / "encoded"
+    needed = [onnx_dir / "model.onnx", onnx_dir / "model.int8.onnx", encoded / "valid.parquet"]
+    if not all(p.is_file() for p in needed):
+        return {"skipped": "no trained model here: run `make run` first"}
+    valid = pd.read_parquet(encoded / "valid.parquet")
+    every = pd.concat([pd.read_parquet(encoded / "train.parquet"), valid], ignore_index=True)
+    sessions = {v: ort_session(onnx_dir / f) for v, f in (("fp32", needed[0]), ("int8", needed[1]))}
+    out: dict[str, Any] = {}
+    for split, frame in (("validation", valid), ("all_queries", every)):
+        fp32, int8 = (evaluate_variant(sessions[v], frame, 0, 10) for v in ("fp32", "int8"))
+        out[split] = {
+            "queries": int(frame["query"].nunique()),
+            "fp32": {k: round(v, 4) for k, v in fp32.items()},
+            "int8": {k: round(v, 4) for k, v in int8.items()},
+            "ndcg@10_relative_change": round(int8["ndcg@10"] / fp32["ndcg@10"] - 1, 4),
+        }
+    fp32_scores, int8_scores = (pd.Series(score_frame(sessions[v], valid, 0)) for v in sessions)
+    spearman = fp32_scores.corr(int8_scores, method="spearman")
+    out["validation"]["score_spearman"] = round(float(spearman), 4)
+    return out
 
 
 def main() -> None:
@@ -241,6 +332,7 @@ def main() -> None:
         "--steps", type=int, default=30, help="optimizer steps per training measurement"
     )
     parser.add_argument("--repeats", type=int, default=30, help="timed runs per latency")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved latency rounds")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -249,17 +341,26 @@ def main() -> None:
     tokenizer = load_tokenizer(PACKAGED_MODEL_ID)
     sample = generate_sample()
     train_df, valid_df = split_pairs(sample, SplitParams())
-    big = generate_sample(REFERENCE_SCALE_PER_QUERY)
+    big = reference_scale_set()
+    precision = resolve_precision(TrainParams().precision)
     results: dict[str, Any] = {
         "machine": {
             "cpu": platform.processor() or platform.machine(),
             "threads": torch.get_num_threads(),
             "torch": torch.__version__,
             "python": platform.python_version(),
+            "native_bf16": native_bf16(),
         },
-        "data": {"sample_train_rows": len(train_df), "full_scale_rows": len(big)},
+        "data": {
+            "sample_train_rows": len(train_df),
+            "full_scale_rows": len(big),
+            "full_scale_distinct_pairs": int((~big.duplicated()).sum()),
+            "title_length": title_lengths(big),
+        },
     }
 
+    # 1. The reference recipe vs project defaults (and vs the project in fp32, when the
+    # default precision resolves to bf16 here).
     training: dict[str, Any] = {}
     for data_name, pairs in (("sample", train_df), ("full_scale", big)):
         # Same batches of real rows for every recipe: the first steps x batch rows, shuffled.
@@ -267,21 +368,26 @@ def main() -> None:
         for freeze in (False, True):
             key = f"{data_name}_{'frozen' if freeze else 'unfrozen'}"
             ref = training_throughput(tokenizer, rows, freeze, "reference", args.steps)
-            ours = training_throughput(tokenizer, rows, freeze, "project", args.steps)
-            training[key] = {
+            ours = training_throughput(tokenizer, rows, freeze, "project", args.steps, precision)
+            row = {
                 "reference": ref,
                 "project": ours,
                 "speedup": round(ours["samples_per_s"] / ref["samples_per_s"], 2),
                 "reference_epoch_s": epoch_seconds(ref["samples_per_s"], len(pairs)),
                 "project_epoch_s": epoch_seconds(ours["samples_per_s"], len(pairs)),
             }
-            log.info("%s: %.2fx", key, training[key]["speedup"])
+            if precision != "fp32":
+                fp32 = training_throughput(tokenizer, rows, freeze, "project", args.steps)
+                row["project_fp32"] = fp32
+                row["speedup_fp32"] = round(fp32["samples_per_s"] / ref["samples_per_s"], 2)
+            training[key] = row
+            log.info("%s: %.2fx", key, row["speedup"])
     results["training"] = training
 
     # 2. Frozen base, whole default run (3 epochs on the sample): cached features vs recompute.
     steps = 3 * -(-len(train_df) // 16)
-    recompute = training_throughput(tokenizer, train_df, True, "project", steps)
-    cached = training_throughput(tokenizer, train_df, True, "cached", steps)
+    recompute = training_throughput(tokenizer, train_df, True, "project", steps, precision)
+    cached = training_throughput(tokenizer, train_df, True, "cached", steps, precision)
     results["frozen_cache"] = {
         "recompute": recompute,
         "cached": cached,
@@ -289,8 +395,9 @@ def main() -> None:
     }
 
     valid_frame = encode_frame(valid_df, tokenizer, EncodeParams()).to_pandas()
-    results["reranking"] = reranking(tokenizer, valid_frame, args.repeats)
-    results["flops"] = flops_fraction(tokenizer, valid_frame)
+    results["reranking"] = reranking(tokenizer, valid_frame, args.repeats, args.rounds)
+    results["int8_quality"] = int8_quality()
+    results["flops"] = flops_fraction()
     results["dvc_repro_noop"] = repro_noop_seconds()
     results["full_scale_peak_memory"] = peak_memory_full_scale(steps=20)
 
@@ -301,24 +408,39 @@ def main() -> None:
 def print_summary(r: dict[str, Any]) -> None:
     print("\n== ranker benchmark (ratios are what matter) ==")
     print(f"machine: {r['machine']}")
+    print(f"data: {r['data']}")
     for key, row in r["training"].items():
+        fp32 = f", fp32 {row['speedup_fp32']:.2f}x" if "speedup_fp32" in row else ""
         print(
-            f"train {key:22s} reference {row['reference']['samples_per_s']:8.1f}/s  "
-            f"project {row['project']['samples_per_s']:8.1f}/s  speedup {row['speedup']:5.2f}x (target >= 5x unfrozen)"
+            f"train {key:18s} reference {row['reference']['samples_per_s']:7.1f}/s  "
+            f"project ({row['project']['precision']}) {row['project']['samples_per_s']:7.1f}/s  "
+            f"-> {row['speedup']:.2f}x{fp32} (target >= 5x)"
         )
     fc = r["frozen_cache"]
     print(
-        f"frozen base, 3 epochs: recompute {fc['recompute']['wall_s']}s, cached {fc['cached']['wall_s']}s ({fc['speedup']}x)"
+        f"frozen base, 3 epochs: recompute {fc['recompute']['wall_s']} s, "
+        f"cached {fc['cached']['wall_s']} s -> {fc['speedup']}x"
     )
     for batch, row in r["reranking"].items():
         print(
-            f"rerank {batch}: torch {row['torch_eager']} ms, onnx fp32 {row['onnx_fp32']} ms, "
-            f"int8 {row['onnx_int8']} ms -> int8 {row['int8_speedup_vs_torch']}x torch (target >= 3x)"
+            f"rerank {batch} {row['shape']}: torch {row['torch_eager']} ms, "
+            f"onnx fp32 {row['onnx_fp32']} ms, int8 {row['onnx_int8']} ms "
+            f"-> int8 {row['int8_speedup_vs_torch']}x torch (target >= 3x)"
         )
+    for split, row in r["int8_quality"].items():
+        print(
+            f"int8 quality, {split}: {row} (target: validation nDCG@10 within 1% of fp32)"
+            if isinstance(row, dict)
+            else f"int8 quality: {row}"
+        )
+    peaks = r["flops"]["peak"]
     for key, row in r["flops"].items():
         if key != "peak":
             print(
-                f"encoder forward {key}: {row['gflops']} GFLOP/s = {row['fraction_of_peak']:.1%} of peak {r['flops']['peak']['peak_gflops']} GFLOP/s"
+                f"encoder forward {key}: {row['gflops']} GFLOP/s = "
+                f"{row['fraction_of_measured_gemm']:.0%} of a large GEMM "
+                f"({peaks['measured_gemm']['gflops']}), "
+                f"{row['fraction_of_spec']:.0%} of the spec peak ({peaks['spec']['gflops']})"
             )
     print(f"no-change dvc repro: {r['dvc_repro_noop']} (target < 3 s)")
     print(f"full-scale training peak memory: {r['full_scale_peak_memory']} (target < 4 GiB)")
