@@ -178,7 +178,7 @@ def reranking(tokenizer: Any, frame: pd.DataFrame, repeats: int, rounds: int) ->
         ]
         row["int8_speedup_vs_torch"] = round(row["torch_eager"] / row["onnx_int8"], 2)
         row["fp32_speedup_vs_torch"] = round(row["torch_eager"] / row["onnx_fp32"], 2)
-        row["int8_pairs_per_s"] = round(batch / row["onnx_int8"] * 1000, 1)
+        row["pairs_per_s"] = {k: round(batch / row[k] * 1000, 1) for k in runs}
         row["shape"] = list(arrays["input_ids"].shape)
         out[f"batch{batch}_ms"] = row
     return out
@@ -425,7 +425,8 @@ def print_summary(r: dict[str, Any]) -> None:
         print(
             f"rerank {batch} {row['shape']}: torch {row['torch_eager']} ms, "
             f"onnx fp32 {row['onnx_fp32']} ms, int8 {row['onnx_int8']} ms "
-            f"-> int8 {row['int8_speedup_vs_torch']}x torch (target >= 3x)"
+            f"-> int8 {row['int8_speedup_vs_torch']}x torch (target >= 3x); "
+            f"pairs/s {row['pairs_per_s']}"
         )
     for split, row in r["int8_quality"].items():
         print(
