@@ -305,12 +305,13 @@ def int8_quality() -> dict[str, Any]:
     validation split, and on all 50 sample queries, a steadier check of int8 fidelity (10
     validation queries move nDCG@10 by points when a few pairs swap)."""
     onnx_dir, encoded = ROOT / "models" / "onnx", ROOT / "data" / "encoded"
-    needed = [onnx_dir / "model.onnx", onnx_dir / "model.int8.onnx", encoded / "valid.parquet"]
-    if not all(p.is_file() for p in needed):
+    models = {"fp32": onnx_dir / "model.onnx", "int8": onnx_dir / "model.int8.onnx"}
+    splits = [encoded / "train.parquet", encoded / "valid.parquet"]
+    if not all(p.is_file() for p in [*models.values(), *splits]):
         return {"skipped": "no trained model here: run `make run` first"}
-    valid = pd.read_parquet(encoded / "valid.parquet")
-    every = pd.concat([pd.read_parquet(encoded / "train.parquet"), valid], ignore_index=True)
-    sessions = {v: ort_session(onnx_dir / f) for v, f in (("fp32", needed[0]), ("int8", needed[1]))}
+    valid = pd.read_parquet(splits[1])
+    every = pd.concat([pd.read_parquet(splits[0]), valid], ignore_index=True)
+    sessions = {variant: ort_session(path) for variant, path in models.items()}
     out: dict[str, Any] = {}
     for split, frame in (("validation", valid), ("all_queries", every)):
         fp32, int8 = (evaluate_variant(sessions[v], frame, 0, 10) for v in ("fp32", "int8"))

@@ -218,9 +218,8 @@ def test_unpadded_feed_forward_keeps_logits(
     assert not any("feed_forward_chunk" in vars(m) for m in model.modules())
     # Rows of very different lengths: most of the batch is padding.
     rows = frame.iloc[:8].copy()
-    rows["input_ids"] = [ids[: 3 + 9 * i] for i, ids in enumerate(rows["input_ids"])]
-    rows["attention_mask"] = [m[: 3 + 9 * i] for i, m in enumerate(rows["attention_mask"])]
-    rows["token_type_ids"] = [t[: 3 + 9 * i] for i, t in enumerate(rows["token_type_ids"])]
+    for column in INPUTS:
+        rows[column] = [values[: 3 + 9 * i] for i, values in enumerate(rows[column])]
     long = batch_arrays(frame.iloc[8:9], 0)
     for arrays in (batch_arrays(rows, 0), long):
         np.testing.assert_allclose(
