@@ -1,4 +1,4 @@
-"""The download stage: fetch pairs from the sample, a URL or a local path, then validate.
+"""The download stage: pairs from a URL, a local CSV or the synthetic sample, validated.
 
 Nothing lands in the output directory until the bytes have passed the checksum and
 validation; on any error the output directory is left absent.
@@ -6,11 +6,9 @@ validation; on any error the output directory is left absent.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
-import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,28 +17,66 @@ from tqdm.auto import tqdm
 
 from ranker.config import DataParams
 from ranker.errors import DownloadError
-from ranker.io import atomic_path, write_json
-from ranker.sample import SAMPLE_NOTE, generate_sample
-from ranker.validate import validate_pairs
+from ranker.io import atomic_path, sha256_file, write_json
+from ranker.sample import SAMPLE_NOTE, generate_sample, load_topics
+from ranker.validate import Utf8Check, validate_file
 
 log = logging.getLogger(__name__)
 
-REFERENCE_URL = "https://thigm85.github.io/data/cord19/cord19-query-title-label.csv"
 BACKOFF_S = 0.5
+CHUNK = 1 << 16
+# A local source with one of these suffixes is a topics file for the synthetic sample.
+TOPICS_SUFFIXES = (".yaml", ".yml")
 
 
 def _is_url(source: str) -> bool:
     return source.startswith(("http://", "https://"))
 
 
-def fetch_url(url: str, dest: Path, timeout_s: float, retries: int) -> None:
-    """Stream `url` into `dest`, retrying connection errors, timeouts and 5xx with backoff."""
+def scratch_path(out_dir: Path) -> Path:
+    """Where the fetched bytes wait for validation: beside `out_dir`, ignored by git and
+    DVC, and a fixed name, so a killed run's leftover is replaced by the next run."""
+    return out_dir.parent / f".{out_dir.name}.download"
+
+
+def stream_to(
+    chunks: Iterable[bytes], dest: Path, *, name: str, max_bytes: int, total: int | None = None
+) -> int:
+    """Write `chunks` to `dest`, checking UTF-8 and the size cap as they arrive.
+
+    Memory stays at one chunk whatever the source sends; a non-UTF-8 or oversized body
+    stops at its first bad byte or at the cap, not after it has all arrived.
+    """
+    check = Utf8Check(name)
+    size = 0
+    with (
+        open(dest, "wb") as fh,
+        tqdm(total=total, unit="B", unit_scale=True, desc="download") as bar,
+    ):
+        for chunk in chunks:
+            size += len(chunk)
+            if size > max_bytes:
+                raise DownloadError(
+                    f"{name}: larger than data.max_bytes ({max_bytes} bytes); "
+                    "raise data.max_bytes if this file is expected"
+                )
+            check.feed(chunk)
+            fh.write(chunk)
+            bar.update(len(chunk))
+    check.feed(b"", final=True)
+    return size
+
+
+def fetch_url(url: str, dest: Path, *, timeout_s: float, retries: int, max_bytes: int) -> None:
+    """Stream `url` into `dest`, retrying connection errors, timeouts, truncated bodies and
+    5xx with backoff; every failure is one line."""
     last: str = ""
     for attempt in range(retries + 1):
         if attempt:
             delay = BACKOFF_S * 2 ** (attempt - 1)
             log.warning("%s: %s; retry %d/%d in %.1fs", url, last, attempt, retries, delay)
             time.sleep(delay)
+        total = None
         try:
             with requests.get(url, stream=True, timeout=(timeout_s, timeout_s)) as resp:
                 if 400 <= resp.status_code < 500:
@@ -49,64 +85,82 @@ def fetch_url(url: str, dest: Path, timeout_s: float, retries: int) -> None:
                     last = f"HTTP {resp.status_code} {resp.reason}"
                     continue
                 total = int(resp.headers.get("content-length") or 0) or None
-                with (
-                    open(dest, "wb") as fh,
-                    tqdm(total=total, unit="B", unit_scale=True, desc="download") as bar,
-                ):
-                    for chunk in resp.iter_content(chunk_size=1 << 16):
-                        fh.write(chunk)
-                        bar.update(len(chunk))
-                if total is not None and dest.stat().st_size != total:
-                    last = f"truncated: got {dest.stat().st_size} of {total} bytes"
+                if total is not None and total > max_bytes:
+                    raise DownloadError(
+                        f"{url}: Content-Length {total} is larger than data.max_bytes "
+                        f"({max_bytes} bytes); raise data.max_bytes if this file is expected"
+                    )
+                chunks = resp.iter_content(chunk_size=CHUNK)
+                size = stream_to(chunks, dest, name=url, max_bytes=max_bytes, total=total)
+                if total is not None and size != total:
+                    last = f"truncated body: got {size} of {total} bytes"
                     continue
                 return
         except requests.Timeout:
             last = f"timed out after {timeout_s}s"
+        except requests.exceptions.ChunkedEncodingError:
+            # urllib3 reports a body shorter than its Content-Length this way.
+            expected = f" of {total} bytes" if total else ""
+            last = f"truncated body: the connection closed before all{expected} arrived"
         except requests.ConnectionError as exc:
             last = f"connection failed ({type(exc).__name__})"
         except requests.RequestException as exc:
-            raise DownloadError(f"{url}: {exc}") from None
+            raise DownloadError(f"{url}: {type(exc).__name__}: {exc}".split("\n")[0]) from None
     raise DownloadError(f"{url}: {last} (gave up after {retries + 1} attempt(s))")
 
 
+def _file_chunks(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as fh:
+        while block := fh.read(CHUNK):
+            yield block
+
+
 def fetch_source(params: DataParams, dest: Path) -> dict[str, Any]:
-    """Materialize the source's bytes at `dest`; return a description of where they came from."""
+    """Materialize the source's bytes at `dest`; return a description of where they came from.
+
+    The description holds `data.source` as written, never a resolved path: the same params
+    give the same `meta.json` on every machine.
+    """
     source = params.source
-    if source == "sample":
-        df = generate_sample(params.sample_pairs_per_query, params.sample_seed)
-        df.to_csv(dest, index=False)
-        return {"source": "sample", "synthetic": True, "note": SAMPLE_NOTE}
     if _is_url(source):
-        fetch_url(source, dest, params.timeout_s, params.retries)
+        fetch_url(
+            source,
+            dest,
+            timeout_s=params.timeout_s,
+            retries=params.retries,
+            max_bytes=params.max_bytes,
+        )
         return {"source": source, "synthetic": False}
     path = Path(source).expanduser()
     if not path.is_file():
         raise DownloadError(
-            f"data.source: {source!r} is not 'sample', an http(s) URL, or an existing file"
+            f"data.source: {source!r} is neither an http(s) URL nor an existing file "
+            "(a pairs CSV, or a topics YAML for the synthetic sample)"
         )
-    with open(path, "rb") as src, open(dest, "wb") as dst:
-        while block := src.read(1 << 20):
-            dst.write(block)
-    return {"source": str(path), "synthetic": False}
+    if path.suffix in TOPICS_SUFFIXES:
+        topics = load_topics(path)
+        df = generate_sample(params.sample_pairs_per_query, params.sample_seed, topics)
+        df.to_csv(dest, index=False)
+        return {"source": source, "synthetic": True, "note": SAMPLE_NOTE}
+    stream_to(_file_chunks(path), dest, name=source, max_bytes=params.max_bytes)
+    return {"source": source, "synthetic": False}
 
 
 def run_download(params: DataParams, out_dir: Path, metrics_path: Path) -> dict[str, Any]:
     """Fetch, verify and validate; write `out_dir/pairs.csv`, `out_dir/meta.json`, and metrics."""
-    fd, name = tempfile.mkstemp(prefix="ranker-download-", suffix=".csv")
-    os.close(fd)
-    tmp = Path(name)
+    scratch = scratch_path(out_dir)
+    scratch.parent.mkdir(parents=True, exist_ok=True)
+    scratch.unlink(missing_ok=True)
     try:
-        meta = fetch_source(params, tmp)
-        raw = tmp.read_bytes()
-        digest = hashlib.sha256(raw).hexdigest()
+        meta = fetch_source(params, scratch)
+        digest = sha256_file(scratch)
         if params.sha256 and digest != params.sha256.lower():
             raise DownloadError(
                 f"{params.source}: SHA-256 mismatch: expected {params.sha256.lower()}, got {digest}"
             )
-        label = params.source if params.source != "sample" else "sample"
-        df, report = validate_pairs(raw, label, params.graded_threshold)
+        df, report = validate_file(scratch, params.source, params.graded_threshold)
     finally:
-        tmp.unlink(missing_ok=True)
+        scratch.unlink(missing_ok=True)
 
     summary = {
         "rows": len(df),

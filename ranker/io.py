@@ -1,17 +1,20 @@
-"""Atomic file writes and path guards: a stage leaves complete outputs or none."""
+"""Atomic file writes, checksums and path guards: a stage leaves complete outputs or none."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ranker.errors import RankerError
+
+# Temporary siblings end with this suffix: ignored by git and DVC (.gitignore, .dvcignore).
+TMP_SUFFIX = ".tmp"
 
 
 def inside_repo(path: str | Path, root: str | Path | None = None) -> Path:
@@ -23,21 +26,44 @@ def inside_repo(path: str | Path, root: str | Path | None = None) -> Path:
     return resolved
 
 
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_path(dest: str | Path, *, is_dir: bool = False) -> Iterator[Path]:
-    """Yield a temporary sibling of `dest`; on success rename it over `dest`, else remove it."""
+    """Yield a temporary sibling of `dest`; on success rename it over `dest`, else remove it.
+
+    The sibling has a fixed name (`.<name>.tmp`), so one left by a killed process (SIGKILL
+    runs no cleanup) is removed by the next write of the same output.
+    """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}{TMP_SUFFIX}")
+    _remove(tmp)
     if is_dir:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-        os.chmod(tmp, 0o755)
+        tmp.mkdir(mode=0o755)
     else:
-        fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
-        os.close(fd)
-        tmp = Path(name)
+        tmp.touch(mode=0o644)
     try:
         yield tmp
         if is_dir:
+            # Files written inside get the process umask; make sure others can read them
+            # from a shared cache.
+            for path in tmp.rglob("*"):
+                os.chmod(path, 0o755 if path.is_dir() else 0o644)
+            os.chmod(tmp, 0o755)
             if dest.exists():
                 shutil.rmtree(dest)
             os.replace(tmp, dest)
@@ -45,10 +71,7 @@ def atomic_path(dest: str | Path, *, is_dir: bool = False) -> Iterator[Path]:
             os.chmod(tmp, 0o644)
             os.replace(tmp, dest)
     except BaseException:
-        if tmp.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            tmp.unlink(missing_ok=True)
+        _remove(tmp)
         raise
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from ranker.config import PACKAGED_MODEL_ID
-from ranker.errors import ModelError
+from ranker.errors import ModelError, ParamError
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +118,11 @@ def load_classifier(name: str, seed: int) -> torch.nn.Module:
 
 
 def set_threads(threads: int) -> int:
-    """Set torch's intra-op threads: `threads`, else TORCH_NUM_THREADS, else all cores."""
-    n = threads or int(os.environ.get("TORCH_NUM_THREADS", "0") or 0) or os.cpu_count() or 1
+    """Set torch's intra-op threads to `threads` (0: all cores); return the number set.
+
+    The number is a param, never taken from the environment: it changes the trained weights.
+    """
+    n = threads or os.cpu_count() or 1
     torch.set_num_threads(n)
     return n
 
@@ -135,11 +138,21 @@ def native_bf16() -> bool:
     )
 
 
-def resolve_precision(precision: str) -> str:
-    """`auto` -> bf16 where the hardware runs it natively, else fp32; others unchanged."""
-    if precision != "auto":
-        return precision
-    return "bf16" if native_bf16() else "fp32"
+def check_precision(precision: str) -> str:
+    """Refuse a precision this machine cannot run; return it unchanged otherwise.
+
+    Nothing is chosen for the user: the same params.yaml gives the same arithmetic anywhere.
+    """
+    if precision == "fp16" and not torch.cuda.is_available():
+        raise ParamError("train.precision: fp16 needs a CUDA GPU; use fp32 or bf16 on CPU")
+    if precision == "bf16" and not native_bf16():
+        log.warning("bf16 is emulated on this machine: slower than fp32, and a different model")
+    return precision
+
+
+def autocast_dtype(precision: str) -> torch.dtype | None:
+    """The autocast dtype of a precision; None for fp32."""
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
 
 
 def relevance_scores(logits: Any) -> Any:

@@ -14,14 +14,15 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from ranker.runtime import inference_session
+from ranker.runtime import ModelFileError, inference_session, verify_files
 
-MANIFEST = "ranker.json"
 MODELS = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+TOKENIZER = "tokenizer.json"
 
 
 class RerankError(Exception):
@@ -42,20 +43,20 @@ class Reranker:
 
         model_dir = Path(model_dir)
         model_path = model_dir / MODELS[variant]
+        tokenizer_path = model_dir / TOKENIZER
         if not model_path.is_file():
             raise RerankError(
                 f"{model_path}: no such model file; build it with `dvc repro export` "
-                "or fetch it with `dvc pull models/onnx`"
+                "or fetch it with `make pull-onnx`"
             )
-        tokenizer_path = model_dir / "tokenizer.json"
-        if not tokenizer_path.is_file():
-            raise RerankError(f"{tokenizer_path}: no tokenizer beside the model")
-        max_length = 128
-        manifest_path = model_dir / MANIFEST
-        if manifest_path.is_file():
-            max_length = int(json.loads(manifest_path.read_text(encoding="utf-8"))["max_length"])
+        try:
+            manifest = verify_files(model_dir, [MODELS[variant], TOKENIZER])
+        except ModelFileError as exc:
+            raise RerankError(str(exc)) from None
         self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
-        self.tokenizer.enable_truncation(max_length=max_length, strategy="longest_first")
+        self.tokenizer.enable_truncation(
+            max_length=int(manifest["max_length"]), strategy="longest_first"
+        )
         self.tokenizer.no_padding()
         self.pad_id = self.tokenizer.token_to_id("[PAD]") or 0
         try:
@@ -65,7 +66,10 @@ class Reranker:
             raise RerankError(f"{model_path}: not a valid ONNX model ({first})") from None
 
     def scores(self, query: str, titles: list[str], batch_size: int = 32) -> np.ndarray:
-        out = np.empty(len(titles), dtype=np.float64)
+        if batch_size < 1:
+            raise RerankError(f"batch size must be >= 1, got {batch_size}")
+        # NaN until computed: a score that was never computed can never be printed.
+        out = np.full(len(titles), np.nan, dtype=np.float64)
         for start in range(0, len(titles), batch_size):
             chunk = titles[start : start + batch_size]
             encs = self.tokenizer.encode_batch([(query, t) for t in chunk])
@@ -79,6 +83,9 @@ class Reranker:
                 feeds["token_type_ids"][i, :n] = enc.type_ids
             logits = self.session.run(["logits"], feeds)[0]
             out[start : start + len(chunk)] = logits[:, 1] - logits[:, 0]
+        if not np.isfinite(out).all():
+            bad = int((~np.isfinite(out)).sum())
+            raise RerankError(f"the model returned {bad} non-finite score(s); not printing them")
         return out
 
     def rerank(self, query: str, titles: list[str], batch_size: int = 32) -> list[Scored]:
@@ -91,27 +98,59 @@ class Reranker:
         return [Scored(titles[i], float(scores[i])) for i in order]
 
 
+def _decode(data: bytes, name: str) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise RerankError(
+            f"{name}: not UTF-8 text (byte 0x{data[exc.start]:02x} at line {line})"
+        ) from None
+
+
+def _stdin() -> str:
+    return _decode(sys.stdin.buffer.read(), "stdin")
+
+
 def _read_titles(args: argparse.Namespace) -> list[str]:
     lines: list[str] = list(args.titles)
     if args.file:
-        try:
-            text = (
-                sys.stdin.read()
-                if args.file == "-"
-                else Path(args.file).read_text(encoding="utf-8")
-            )
-        except OSError as exc:
-            raise RerankError(f"{args.file}: cannot read ({exc.strerror})") from None
-        except UnicodeDecodeError:
-            raise RerankError(f"{args.file}: not UTF-8 text") from None
+        if args.file == "-":
+            text = _stdin()
+        else:
+            try:
+                text = _decode(Path(args.file).read_bytes(), args.file)
+            except OSError as exc:
+                raise RerankError(f"{args.file}: cannot read ({exc.strerror})") from None
         lines.extend(text.splitlines())
     elif not lines and not sys.stdin.isatty():
-        lines.extend(sys.stdin.read().splitlines())
+        lines.extend(_stdin().splitlines())
     return [t.strip() for t in lines if t.strip()]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad option is one line and exit status 2, like every other error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"error: {message} (see --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def _int_at_least(low: int) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        return value
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ranker-rerank", description="Sort candidate titles by relevance to a query."
     )
     parser.add_argument("-q", "--query", required=True)
@@ -120,9 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-m", "--model-dir", default="models/onnx")
     parser.add_argument("--int8", action="store_true", help="use model.int8.onnx")
     parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.add_argument("--top", type=int, default=0, help="print only the best N")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (0: all)")
+    parser.add_argument("--top", type=_int_at_least(1), help="print only the best N")
+    parser.add_argument("--batch-size", type=_int_at_least(1), default=32)
+    parser.add_argument(
+        "--threads", type=_int_at_least(0), default=0, help="ONNX Runtime threads (0: all)"
+    )
     return parser
 
 
@@ -139,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     except RerankError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    if args.top > 0:
+    if args.top is not None:
         ranked = ranked[: args.top]
     if args.json:
         payload = [

@@ -8,10 +8,16 @@ many negatives above positives, which a cross-encoder can learn to undo.
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
+import yaml
 
-from ranker.sample_topics import TEMPLATES, TOPICS
+from ranker.errors import DataError
+
+# Shipped with the package; the default `data.source`.
+DEFAULT_TOPICS = Path(__file__).with_name("sample_topics.yaml")
 
 # Share of each query's pairs: relevant, decoys, other topics.
 RELEVANT_SHARE = 0.36
@@ -22,31 +28,70 @@ LITERAL_SHARE = 0.15
 LABEL_NOISE = 0.02
 
 
+@dataclass(frozen=True)
+class Topics:
+    # (query, paraphrases, decoys) per topic, and title templates around a phrase.
+    topics: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]
+    templates: tuple[str, ...]
+
+
+def load_topics(path: str | Path = DEFAULT_TOPICS) -> Topics:
+    """Read a topics file; a wrong shape is one line naming the file and the entry."""
+    try:
+        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise DataError(f"{path}: cannot read a topics YAML ({type(exc).__name__})") from None
+    if not isinstance(doc, dict) or not doc.get("topics") or not doc.get("templates"):
+        raise DataError(f"{path}: expected keys 'topics' and 'templates'")
+    topics = []
+    for i, entry in enumerate(doc["topics"]):
+        fields = ("query", "paraphrases", "decoys")
+        if not isinstance(entry, dict) or not all(entry.get(f) for f in fields):
+            raise DataError(f"{path}: topics[{i}] needs a query, paraphrases and decoys")
+        topics.append(
+            (
+                str(entry["query"]),
+                tuple(map(str, entry["paraphrases"])),
+                tuple(map(str, entry["decoys"])),
+            )
+        )
+    templates = tuple(map(str, doc["templates"]))
+    if not all("{p}" in t or "{P}" in t for t in templates):
+        raise DataError(f"{path}: every template needs a {{p}} or {{P}} placeholder")
+    return Topics(tuple(topics), templates)
+
+
 def _fill(template: str, phrase: str) -> str:
     return template.format(p=phrase, P=phrase[0].upper() + phrase[1:])
 
 
-def _titles(phrases: tuple[str, ...], rng: random.Random, n: int) -> list[str]:
-    pool = [_fill(t, p) for p in phrases for t in TEMPLATES]
+def _titles(
+    phrases: tuple[str, ...], templates: tuple[str, ...], rng: random.Random, n: int
+) -> list[str]:
+    pool = [_fill(t, p) for p in phrases for t in templates]
     rng.shuffle(pool)
     return pool[:n]
 
 
-def generate_sample(pairs_per_query: int = 66, seed: int = 0) -> pd.DataFrame:
-    """Return about `50 * pairs_per_query` shuffled rows with columns query, title, label."""
+def generate_sample(
+    pairs_per_query: int = 66, seed: int = 0, topics: Topics | None = None
+) -> pd.DataFrame:
+    """Return about `len(topics) * pairs_per_query` shuffled rows: query, title, label."""
+    spec = topics or load_topics()
+    all_topics, templates = spec.topics, spec.templates
     rng = random.Random(seed)
     n_rel = round(pairs_per_query * RELEVANT_SHARE)
     n_decoy = round(pairs_per_query * DECOY_SHARE)
     n_other = pairs_per_query - n_rel - n_decoy
     rows: list[tuple[str, str, int]] = []
-    for i, (query, paraphrases, decoys) in enumerate(TOPICS):
-        others = [p for j, (_, para, _) in enumerate(TOPICS) if j != i for p in para]
+    for i, (query, paraphrases, decoys) in enumerate(all_topics):
+        others = [p for j, (_, para, _) in enumerate(all_topics) if j != i for p in para]
         n_literal = round(n_rel * LITERAL_SHARE)
         chosen = (
-            [(t, 1) for t in _titles((query,), rng, n_literal)]
-            + [(t, 1) for t in _titles(paraphrases, rng, n_rel - n_literal)]
-            + [(t, 0) for t in _titles(decoys, rng, n_decoy)]
-            + [(t, 0) for t in _titles(tuple(rng.sample(others, 8)), rng, n_other)]
+            [(t, 1) for t in _titles((query,), templates, rng, n_literal)]
+            + [(t, 1) for t in _titles(paraphrases, templates, rng, n_rel - n_literal)]
+            + [(t, 0) for t in _titles(decoys, templates, rng, n_decoy)]
+            + [(t, 0) for t in _titles(tuple(rng.sample(others, 8)), templates, rng, n_other)]
         )
         seen: set[str] = set()
         for title, label in chosen:
@@ -62,5 +107,6 @@ def generate_sample(pairs_per_query: int = 66, seed: int = 0) -> pd.DataFrame:
 
 SAMPLE_NOTE = (
     "SYNTHETIC DATA. Generated offline by ranker.sample from hand-written COVID-research-style "
-    "topics; not TREC-COVID judgements. Use data.source with the reference CSV URL for real data."
+    "topics (data.source, a topics YAML); not TREC-COVID judgements. Set data.source to the "
+    "reference CSV URL for real data."
 )

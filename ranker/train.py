@@ -7,8 +7,8 @@ nDCG@k is kept, so the saved model is the one that ranks best, not the last one.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
-import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -24,7 +24,14 @@ from ranker.config import EncodeParams, TrainParams
 from ranker.errors import ParamError
 from ranker.io import atomic_path, write_json
 from ranker.metrics import classification_metrics, ranking_metrics
-from ranker.modeling import load_classifier, relevance_scores, resolve_precision, set_threads
+from ranker.modeling import (
+    autocast_dtype,
+    check_precision,
+    load_classifier,
+    relevance_scores,
+    set_threads,
+)
+from ranker.provenance import write_model_card
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +95,9 @@ def pooled_features(
     model.eval()
     device = next(model.parameters()).device.type
     out = torch.empty(len(frame), model.config.hidden_size)
+    dtype = autocast_dtype(precision)
     # The same autocast the Trainer would have run the encoder under, had it recomputed it.
-    with torch.autocast(device, dtype=torch.bfloat16, enabled=precision == "bf16"):
+    with torch.autocast(device, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
         for idx, inputs in length_sorted_batches(frame, collator, batch_size, "cache features"):
             out[torch.from_numpy(idx)] = model.base_model(**inputs).pooler_output.float()
     return out
@@ -111,6 +119,30 @@ def freeze_base(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+# Trainer log keys that measure the machine, not the model: kept out of DVC outputs so that
+# an identical rerun writes identical files. They go to the log instead.
+TIMING_KEYS = ("runtime", "samples_per_second", "steps_per_second", "total_flos")
+
+
+def is_timing(key: str) -> bool:
+    return key.endswith(TIMING_KEYS)
+
+
+def reproducible_dvclive(live: Any) -> Any:
+    """dvclive's Trainer callback, minus timings (see TIMING_KEYS)."""
+    from transformers.integrations import DVCLiveCallback
+
+    class Callback(DVCLiveCallback):
+        def on_log(self, args, state, control, model=None, logs=None, **kwargs):
+            timings = {k: v for k, v in (logs or {}).items() if is_timing(k)}
+            if timings:
+                log.info("trainer timings: %s", timings)
+            kept = {k: v for k, v in (logs or {}).items() if not is_timing(k)}
+            super().on_log(args, state, control, model=model, logs=kept, **kwargs)
+
+    return Callback(live=live, log_model=False)
+
+
 def _history(log_history: list[dict[str, Any]], k: int) -> pd.DataFrame:
     """One row per epoch: mean training loss since the previous eval, eval loss and nDCG@k."""
     rows, losses = [], []
@@ -130,7 +162,17 @@ def _history(log_history: list[dict[str, Any]], k: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def checkpoint_dir(out_dir: Path) -> Path:
+    """Where the Trainer keeps epoch checkpoints: beside `out_dir`, ignored by git and DVC.
+
+    A fixed path (not a random temp dir) so the Trainer's recorded arguments are the same on
+    every run, and a killed run's leftovers are found and removed by the next one.
+    """
+    return out_dir.parent / f".{out_dir.name}.checkpoints"
+
+
 def train_model(
+    *,
     model_name: str,
     tokenizer: Any,
     train_df: pd.DataFrame,
@@ -142,14 +184,19 @@ def train_model(
     live_dir: Path,
     history_path: Path,
     metrics_path: Path,
+    provenance: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """Fine-tune, keep the best epoch by validation nDCG@k, and write the model with its card.
+
+    Everything written is a function of the inputs: timings and thread counts go to the log.
+    """
     from transformers import Trainer, TrainingArguments, default_data_collator
     from transformers.integrations import DVCLiveCallback
 
     from dvclive import Live
 
     threads = set_threads(params.threads)
-    precision = resolve_precision(params.precision)
+    precision = check_precision(params.precision)
     model = load_classifier(model_name, params.seed)
     trainable = (
         freeze_base(model)
@@ -185,10 +232,13 @@ def train_model(
     else:
         train_ds, valid_ds = PairDataset(train_df), PairDataset(valid_df)
     steps_per_epoch = -(-len(train_ds) // params.batch_size)
-    ckpt_root = Path(tempfile.mkdtemp(prefix="ranker-ckpt-"))
+    ckpt_root = checkpoint_dir(out_dir)
+    shutil.rmtree(ckpt_root, ignore_errors=True)
     try:
         args = TrainingArguments(
-            output_dir=str(ckpt_root),
+            # Relative to the stage's working directory (the repo root): the same string in
+            # dvclive/params.yaml wherever the repo lives.
+            output_dir=os.path.relpath(ckpt_root),
             num_train_epochs=params.epochs,
             learning_rate=params.learning_rate,
             per_device_train_batch_size=params.batch_size,
@@ -208,6 +258,7 @@ def train_model(
                 "group_by_length" if params.group_by_length and trained is model else "random"
             ),
             bf16=precision == "bf16",
+            fp16=precision == "fp16",
             use_cpu=not torch.cuda.is_available(),
             seed=params.seed,
             data_seed=params.seed,
@@ -228,31 +279,41 @@ def train_model(
         # Our own Live: outputs under `live_dir`, no dvc.yaml rewrite, no auto-experiment.
         trainer.remove_callback(DVCLiveCallback)
         live = Live(dir=str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None)
-        trainer.add_callback(DVCLiveCallback(live=live, log_model=False))
+        trainer.add_callback(reproducible_dvclive(live))
         result = trainer.train()
         wall = time.perf_counter() - start
 
+        history = _history(trainer.state.log_history, k)
+        best = history.loc[history[f"ndcg@{k}"].idxmax()] if len(history) else None
+        metrics = {
+            "best_epoch": float(best["epoch"]) if best is not None else None,
+            f"best_ndcg@{k}": float(best[f"ndcg@{k}"]) if best is not None else None,
+            "train_loss": float(result.training_loss),
+            "trainable_params": int(trainable),
+        }
+        card = dict(provenance or {})
+        card["validation"] = {
+            "queries": int(valid_df["query"].nunique()),
+            "pairs": len(valid_df),
+            **{key: metrics[key] for key in ("best_epoch", f"best_ndcg@{k}")},
+        }
         with atomic_path(out_dir, is_dir=True) as tmp:
             # The full model, also when only its (shared) head was trained on cached features.
             model.save_pretrained(str(tmp))
             tokenizer.save_pretrained(str(tmp))
+            write_model_card(tmp, card)
     finally:
         shutil.rmtree(ckpt_root, ignore_errors=True)
 
-    history = _history(trainer.state.log_history, k)
     with atomic_path(history_path) as tmp:
         history.to_csv(tmp, index=False)
-    best = history.loc[history[f"ndcg@{k}"].idxmax()] if len(history) else None
-    metrics = {
-        "best_epoch": float(best["epoch"]) if best is not None else None,
-        f"best_ndcg@{k}": float(best[f"ndcg@{k}"]) if best is not None else None,
-        "train_loss": float(result.training_loss),
-        "train_runtime_s": round(wall, 2),
-        "train_samples_per_s": round(len(train_ds) * params.epochs / wall, 2),
-        "trainable_params": int(trainable),
-        "threads": threads,
-        "precision": precision,
-    }
     write_json(metrics_path, metrics)
-    log.info("trained: %s (params %s)", metrics, asdict(params))
+    log.info(
+        "trained in %.1f s (%.1f pairs/s, %d threads): %s (params %s)",
+        wall,
+        len(train_ds) * params.epochs / wall,
+        threads,
+        metrics,
+        asdict(params),
+    )
     return metrics

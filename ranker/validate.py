@@ -6,6 +6,7 @@ line numbers (line 1 is the header), so a user can open the file and fix it.
 
 from __future__ import annotations
 
+import codecs
 import io
 import logging
 from dataclasses import dataclass
@@ -25,9 +26,32 @@ _SHOW = 5
 
 @dataclass(frozen=True)
 class ValidationReport:
-    rows_in: int
     duplicates_dropped: int
     conflicting_pairs: int
+
+
+class Utf8Check:
+    """Checks a byte stream is UTF-8 as it arrives, so bad input fails at its first bad
+    byte instead of after the whole file is read."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self._lines = 1
+
+    def feed(self, chunk: bytes, final: bool = False) -> None:
+        # The decoder holds back the first bytes of a character split across chunks.
+        held = self._decoder.getstate()[0]
+        try:
+            self._decoder.decode(chunk, final=final)
+        except UnicodeDecodeError as exc:
+            data = held + chunk
+            line = self._lines + data[: exc.start].count(b"\n")
+            raise DataError(
+                f"{self.name}: not UTF-8 text (byte 0x{data[exc.start]:02x} at line {line}); "
+                "re-encode the file as UTF-8"
+            ) from None
+        self._lines += chunk.count(b"\n")
 
 
 def _lines(mask: pd.Series) -> str:
@@ -54,10 +78,32 @@ def validate_pairs(
     text = _decode(raw, name)
     if not text.strip():
         raise DataError(f"{name}: empty file; expected a CSV with columns {','.join(REQUIRED)}")
+    return _validate(_parse(io.StringIO(text), name), name, graded_threshold)
+
+
+def validate_file(
+    path: Path, name: str, graded_threshold: int | None = None
+) -> tuple[pd.DataFrame, ValidationReport]:
+    """`validate_pairs` on a file already checked to be UTF-8, parsed from disk: memory
+    holds the parsed rows, never a second copy of the file's bytes."""
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+        blank = not head.strip() and not fh.read(1)
+    if blank:
+        raise DataError(f"{name}: empty file; expected a CSV with columns {','.join(REQUIRED)}")
+    return _validate(_parse(path, name), name, graded_threshold)
+
+
+def _parse(source: io.StringIO | Path, name: str) -> pd.DataFrame:
     try:
-        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+        return pd.read_csv(source, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except pd.errors.ParserError as exc:
         raise DataError(f"{name}: not a valid CSV ({str(exc).strip()})") from None
+
+
+def _validate(
+    df: pd.DataFrame, name: str, graded_threshold: int | None
+) -> tuple[pd.DataFrame, ValidationReport]:
     columns = [str(c).strip() for c in df.columns]
     df.columns = columns
     missing = [c for c in REQUIRED if c not in columns]
@@ -120,9 +166,7 @@ def validate_pairs(
         raise DataError(
             f"{name}: column 'label' has only the value {clean['label'].iloc[0]}; need both classes"
         )
-    report = ValidationReport(
-        rows_in=len(df), duplicates_dropped=int(dup.sum()), conflicting_pairs=n_conflicts
-    )
+    report = ValidationReport(duplicates_dropped=int(dup.sum()), conflicting_pairs=n_conflicts)
     return clean, report
 
 

@@ -11,6 +11,7 @@ from ranker.encode import load_encoded
 from ranker.export import run_export
 from ranker.io import inside_repo
 from ranker.modeling import load_classifier, load_tokenizer, set_threads
+from ranker.provenance import read_provenance
 
 
 def main() -> None:
@@ -22,16 +23,18 @@ def main() -> None:
     parser.add_argument("--metrics", required=True, type=Path)
     args = parser.parse_args()
     params = load_params(args.params)
-    set_threads(params.train.threads)
+    threads = set_threads(params.train.threads)
     run_export(
-        load_classifier(str(args.model), params.train.seed),
-        load_tokenizer(str(args.model)),
-        load_encoded(args.valid),
-        params.encode,
-        params.export,
-        params.evaluate.k,
-        inside_repo(args.out),
-        inside_repo(args.metrics),
+        model=load_classifier(str(args.model), params.train.seed),
+        tokenizer=load_tokenizer(str(args.model)),
+        frame=load_encoded(args.valid),
+        encode=params.encode,
+        params=params.export,
+        k=params.evaluate.k,
+        threads=threads,
+        out_dir=inside_repo(args.out),
+        metrics_path=inside_repo(args.metrics),
+        provenance=read_provenance(args.model),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from ranker.cli import run_stage
@@ -10,6 +11,7 @@ from ranker.config import load_params
 from ranker.encode import load_encoded
 from ranker.io import inside_repo
 from ranker.modeling import load_tokenizer
+from ranker.provenance import build_provenance
 from ranker.train import train_model
 
 
@@ -18,24 +20,27 @@ def main() -> None:
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--train", required=True, type=Path, help="encoded train parquet")
     parser.add_argument("--valid", required=True, type=Path, help="encoded validation parquet")
+    parser.add_argument("--data-meta", required=True, type=Path, help="download's meta.json")
     parser.add_argument("--out", required=True, type=Path, help="model directory")
     parser.add_argument("--live", required=True, type=Path, help="dvclive directory")
     parser.add_argument("--history", required=True, type=Path, help="per-epoch curve CSV")
     parser.add_argument("--metrics", required=True, type=Path)
     args = parser.parse_args()
     params = load_params(args.params)
+    data_meta = json.loads(args.data_meta.read_text(encoding="utf-8"))
     train_model(
-        params.model.name,
-        load_tokenizer(params.model.name),
-        load_encoded(args.train),
-        load_encoded(args.valid),
-        params.train,
-        params.encode,
-        params.evaluate.k,
-        inside_repo(args.out),
-        inside_repo(args.live),
-        inside_repo(args.history),
-        inside_repo(args.metrics),
+        model_name=params.model.name,
+        tokenizer=load_tokenizer(params.model.name),
+        train_df=load_encoded(args.train),
+        valid_df=load_encoded(args.valid),
+        params=params.train,
+        encode=params.encode,
+        k=params.evaluate.k,
+        out_dir=inside_repo(args.out),
+        live_dir=inside_repo(args.live),
+        history_path=inside_repo(args.history),
+        metrics_path=inside_repo(args.metrics),
+        provenance=build_provenance(params, data_meta),
     )
 
 

@@ -150,3 +150,30 @@ def shared_trec() -> Path:
             f"{path} is absent: the shared TREC-COVID files are not laid beside the checkout"
         )
     return path
+
+
+@pytest.fixture(scope="session")
+def onnx_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model exported as the export stage does (manifest and checksums included)."""
+    from ranker.config import EncodeParams, ExportParams
+    from ranker.encode import encode_frame
+    from ranker.export import run_export
+    from ranker.modeling import load_classifier, load_tokenizer
+    from ranker.sample import generate_sample
+
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    model = load_classifier(str(tiny_model_dir), 0)
+    frame = encode_frame(generate_sample(12).head(80), tokenizer, EncodeParams()).to_pandas()
+    out = tmp_path_factory.mktemp("cli") / "onnx"
+    run_export(
+        model=model,
+        tokenizer=tokenizer,
+        frame=frame,
+        encode=EncodeParams(),
+        params=ExportParams(max_ndcg_drop=1, max_auc_drop=1),
+        k=10,
+        threads=1,
+        out_dir=out,
+        metrics_path=out.parent / "m.json",
+    )
+    return out

@@ -26,17 +26,17 @@ def test_relevant_titles_outscore_irrelevant_after_training(tmp_path: Path) -> N
     train_enc = encode_frame(train_df, tokenizer, encode).to_pandas()
     valid_enc = encode_frame(valid_df, tokenizer, encode).to_pandas()
     train_model(
-        PACKAGED_MODEL_ID,
-        tokenizer,
-        train_enc,
-        valid_enc,
-        TrainParams(epochs=2.0),
-        encode,
-        10,
-        tmp_path / "model",
-        tmp_path / "live",
-        tmp_path / "history.csv",
-        tmp_path / "train.json",
+        model_name=PACKAGED_MODEL_ID,
+        tokenizer=tokenizer,
+        train_df=train_enc,
+        valid_df=valid_enc,
+        params=TrainParams(epochs=2.0),
+        encode=encode,
+        k=10,
+        out_dir=tmp_path / "model",
+        live_dir=tmp_path / "live",
+        history_path=tmp_path / "history.csv",
+        metrics_path=tmp_path / "train.json",
     )
     model = load_classifier(str(tmp_path / "model"), 0)
     scores = predict_scores(model, valid_enc, make_collator(tokenizer, encode), 64)

@@ -133,5 +133,5 @@ def test_local_path_and_missing_path(tmp_path: Path, out: tuple[Path, Path]) -> 
     src = tmp_path / "pairs.csv"
     src.write_bytes(BODY)
     assert run_download(DataParams(source=str(src)), *out)["rows"] == 4
-    with pytest.raises(DownloadError, match="is not 'sample', an http"):
+    with pytest.raises(DownloadError, match=r"is neither an http\(s\) URL nor an existing file"):
         run_download(DataParams(source=str(tmp_path / "nope.csv")), *out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -95,17 +96,17 @@ def _train(tiny_model_dir: Path, out: Path, **overrides) -> dict:
         **{"epochs": 2.0, "learning_rate": 1e-3, "batch_size": 32, "threads": 1, **overrides}
     )
     return train_model(
-        str(tiny_model_dir),
-        tokenizer,
-        encode_frame(train_df, tokenizer, enc).to_pandas(),
-        encode_frame(valid_df, tokenizer, enc).to_pandas(),
-        params,
-        enc,
-        10,
-        out / "model",
-        out / "live",
-        out / "history.csv",
-        out / "train.json",
+        model_name=str(tiny_model_dir),
+        tokenizer=tokenizer,
+        train_df=encode_frame(train_df, tokenizer, enc).to_pandas(),
+        valid_df=encode_frame(valid_df, tokenizer, enc).to_pandas(),
+        params=params,
+        encode=enc,
+        k=10,
+        out_dir=out / "model",
+        live_dir=out / "live",
+        history_path=out / "history.csv",
+        metrics_path=out / "train.json",
     )
 
 
@@ -115,7 +116,6 @@ def test_training_is_deterministic_and_keeps_best_epoch(
 ) -> None:
     a = _train(tiny_model_dir, tmp_path / "a", precision=precision)
     b = _train(tiny_model_dir, tmp_path / "b", precision=precision)
-    assert a["precision"] == precision
     for key in ("train_loss", "best_epoch", "best_ndcg@10"):
         assert a[key] == b[key], key
     pd.testing.assert_frame_equal(
@@ -177,12 +177,44 @@ def test_bf16_autocasts_matmuls_and_saves_fp32_weights(
     assert {p.dtype for p in tuned.parameters()} == {torch.float32}
 
 
-def test_auto_precision_follows_the_hardware(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_precision_is_never_chosen_for_the_user(monkeypatch: pytest.MonkeyPatch) -> None:
     from ranker import modeling
+    from ranker.config import parse_params
+    from ranker.errors import ParamError
 
-    monkeypatch.setattr(modeling, "native_bf16", lambda: True)
-    assert modeling.resolve_precision("auto") == "bf16"
-    assert modeling.resolve_precision("fp32") == "fp32"
-    monkeypatch.setattr(modeling, "native_bf16", lambda: False)
-    assert modeling.resolve_precision("auto") == "fp32"
-    assert modeling.resolve_precision("bf16") == "bf16"
+    assert TrainParams().precision == "fp32"
+    with pytest.raises(ParamError, match="'auto' is not one of 'fp32', 'bf16', 'fp16'"):
+        parse_params({"train": {"precision": "auto"}})
+    monkeypatch.setattr(modeling.torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ParamError, match="fp16 needs a CUDA GPU"):
+        modeling.check_precision("fp16")
+    for precision in ("fp32", "bf16"):
+        assert modeling.check_precision(precision) == precision
+
+
+def test_threads_param_decides_torch_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ranker.modeling import set_threads
+
+    before = torch.get_num_threads()
+    monkeypatch.setenv("TORCH_NUM_THREADS", "7")
+    try:
+        assert set_threads(1) == 1 and torch.get_num_threads() == 1
+        assert TrainParams().threads == 2, "a fixed default: the thread count changes the model"
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_thread_count_changes_the_trained_weights(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """Why train.threads is a fixed param: the same run on 1 and 2 threads differs in its
+    last bits (reductions split differently), and on one thread count it is bit-identical."""
+    from safetensors.numpy import load_file
+
+    runs = {
+        name: _train(tiny_model_dir, tmp_path / name, epochs=1.0, threads=threads)
+        for name, threads in (("one", 1), ("one-again", 1), ("two", 2))
+    }
+    weights = {name: load_file(tmp_path / name / "model/model.safetensors") for name in runs}
+    same = lambda a, b: all(np.array_equal(weights[a][k], weights[b][k]) for k in weights[a])  # noqa: E731
+    assert same("one", "one-again")
+    if (os.cpu_count() or 1) >= 2:
+        assert not same("one", "two")

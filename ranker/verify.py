@@ -1,0 +1,130 @@
+"""Re-hash DVC-tracked outputs against `dvc.lock` and the local cache.
+
+DVC (3.67) trusts its local cache: `dvc checkout` links or copies a cache object into the
+workspace without re-hashing it, and `dvc status` compares the workspace with DVC's own
+hash database, so a flipped byte in a cache object or a workspace file can go unnoticed.
+(`verify = true` on a remote only re-hashes what is pulled from that remote.) This module
+reads the files themselves: every output's workspace file and cache object must have the
+md5 that `dvc.lock` records.
+
+    python -m ranker.verify [PATH ...]      # all outputs, or those at/under PATHs
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+CACHE = Path(".dvc") / "cache" / "files" / "md5"
+
+
+@dataclass(frozen=True)
+class Tracked:
+    path: str  # relative to the repo root
+    md5: str
+
+
+def md5_file(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def cache_object(root: Path, md5: str) -> Path:
+    return root / CACHE / md5[:2] / md5[2:]
+
+
+def locked_outputs(root: Path) -> list[Tracked]:
+    lock = yaml.safe_load((root / "dvc.lock").read_text(encoding="utf-8")) or {}
+    return [
+        Tracked(out["path"], out["md5"])
+        for stage in (lock.get("stages") or {}).values()
+        for out in stage.get("outs") or []
+    ]
+
+
+def _selected(path: str, targets: list[str]) -> bool:
+    if not targets:
+        return True
+    return any(path == t or path.startswith(t.rstrip("/") + "/") for t in targets)
+
+
+def _check_file(root: Path, rel: str, md5: str) -> Iterator[str]:
+    workspace, cached = root / rel, cache_object(root, md5)
+    if not workspace.is_file():
+        yield f"{rel}: missing from the workspace (expected md5 {md5}; run `dvc checkout`)"
+    elif (got := md5_file(workspace)) != md5:
+        yield f"{rel}: workspace file has md5 {got}, dvc.lock expects {md5}"
+    if not cached.is_file():
+        yield f"{rel}: not in the local cache ({cached.relative_to(root)}; run `dvc fetch`)"
+    elif (got := md5_file(cached)) != md5:
+        yield f"{rel}: cache object {cached.relative_to(root)} is corrupt (md5 {got}, expected {md5})"
+
+
+def _check_dir(root: Path, out: Tracked) -> Iterator[str]:
+    manifest = cache_object(root, out.md5)
+    if not manifest.is_file():
+        yield f"{out.path}: directory listing not in the local cache ({manifest.relative_to(root)})"
+        return
+    # A directory's hash is the md5 of its listing, stored in the cache as `<md5>.dir`.
+    if (got := md5_file(manifest)) != out.md5.removesuffix(".dir"):
+        yield f"{out.path}: directory listing {manifest.relative_to(root)} is corrupt (md5 {got})"
+        return
+    entries = json.loads(manifest.read_text(encoding="utf-8"))
+    listed = {entry["relpath"] for entry in entries}
+    for entry in entries:
+        yield from _check_file(root, f"{out.path}/{entry['relpath']}", entry["md5"])
+    folder = root / out.path
+    if folder.is_dir():
+        for path in sorted(folder.rglob("*")):
+            rel = path.relative_to(folder).as_posix()
+            if path.is_file() and rel not in listed:
+                yield f"{out.path}/{rel}: in the workspace but not in the output dvc.lock records"
+
+
+def verify(root: str | Path = ".", targets: list[str] | None = None) -> list[str]:
+    """One line per problem found; an empty list means every selected output is intact."""
+    root = Path(root)
+    problems: list[str] = []
+    for out in locked_outputs(root):
+        if not _selected(out.path, targets or []):
+            continue
+        if out.md5.endswith(".dir"):
+            problems.extend(_check_dir(root, out))
+        else:
+            problems.extend(_check_file(root, out.path, out.md5))
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ranker-verify", description=__doc__.split("\n\n")[0])
+    parser.add_argument("paths", nargs="*", help="outputs to check (default: all in dvc.lock)")
+    args = parser.parse_args(argv)
+    if not Path("dvc.lock").is_file():
+        print("error: dvc.lock: not found; run from the repository root", file=sys.stderr)
+        return 1
+    targets = [p.rstrip("/") for p in args.paths]
+    problems = verify(".", targets)
+    for line in problems:
+        print(f"error: {line}", file=sys.stderr)
+    checked = [o.path for o in locked_outputs(Path(".")) if _selected(o.path, targets)]
+    if not checked:
+        print(f"error: no output of dvc.lock at {', '.join(targets)}", file=sys.stderr)
+        return 1
+    if problems:
+        return 1
+    print(f"verified {len(checked)} output(s): workspace and cache match dvc.lock")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
