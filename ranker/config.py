@@ -26,7 +26,7 @@ class DataParams:
     # A pairs CSV (http(s) URL or local path), or a topics YAML from which the synthetic
     # sample is generated (offline; the default ships with the package). dvc.yaml lists it
     # as a dependency of download, so a changed file or URL body is noticed.
-    source: str = "ranker/sample_topics.yaml"
+    source: str = "ranker/data/sample_topics.yaml"
     # Expected SHA-256 of the fetched file; checked before anything lands in data/.
     sha256: str | None = None
     # None: labels must be binary 0/1. An int t: labels are graded judgements 0/1/2
@@ -74,7 +74,6 @@ class TrainParams:
     epochs: float = field(default=3.0, metadata={"min": 0.0, "open_min": True})
     learning_rate: float = field(default=5e-5, metadata={"min": 0.0, "open_min": True})
     batch_size: int = field(default=16, metadata={"min": 1})
-    eval_batch_size: int = field(default=64, metadata={"min": 1})
     # Fraction of all optimizer steps spent warming up linearly.
     warmup_ratio: float = field(default=0.06, metadata={"min": 0.0, "max": 1.0, "open": True})
     weight_decay: float = field(default=0.01, metadata={"min": 0.0})
@@ -84,15 +83,26 @@ class TrainParams:
     cache_features: bool = True
     # Batches of similar length waste less compute on padding.
     group_by_length: bool = True
-    seed: int = 42
     # fp32 by default: the same arithmetic on every machine. bf16 (CPU or GPU) and fp16 (GPU
     # only) autocast the matmuls, weights and optimizer state stay fp32: faster where the
     # hardware multiplies them natively, and a different model from fp32 (opt-in).
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
-    # Torch intra-op threads. The thread count changes how reductions are split, so it
-    # changes the trained weights (measured: max |diff| 2e-6 after 30 steps): a fixed number
-    # keeps params.yaml in charge of the model. 0 means all cores (machine-dependent).
+
+
+@dataclass(frozen=True)
+class RunParams:
+    """How every stage that computes with torch or ONNX Runtime runs, not what it computes."""
+
+    # Torch (and ONNX Runtime) intra-op threads. The thread count changes how reductions are
+    # split, so it changes the trained weights (measured: max |diff| 2e-6 after 30 steps): a
+    # fixed number keeps params.yaml in charge of the model. 0 means all cores
+    # (machine-dependent).
     threads: int = field(default=2, metadata={"min": 0})
+    # Seed of the classifier head's init, data order and dropout (train), and of the untuned
+    # baseline's head (evaluate).
+    seed: int = 42
+    # Batch size whenever a model only scores pairs (validation, evaluation, export gates).
+    eval_batch_size: int = field(default=64, metadata={"min": 1})
 
 
 @dataclass(frozen=True)
@@ -121,6 +131,7 @@ class Params:
     model: ModelParams = ModelParams()
     encode: EncodeParams = EncodeParams()
     train: TrainParams = TrainParams()
+    run: RunParams = RunParams()
     evaluate: EvaluateParams = EvaluateParams()
     export: ExportParams = ExportParams()
 

@@ -71,7 +71,7 @@ def build_provenance(params: Params, data_meta: dict[str, Any]) -> dict[str, Any
     }
     # Exactly the params the train stage depends on (dvc.yaml): the data section is
     # represented by what it produced (source and SHA-256), not by download settings.
-    sections = ("split", "model", "encode", "train")
+    sections = ("split", "model", "encode", "train", "run")
     recorded = {name: dataclasses.asdict(getattr(params, name)) for name in sections}
     recorded["evaluate"] = {"k": params.evaluate.k}
     return {

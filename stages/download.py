@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ranker.cli import run_stage
 from ranker.config import load_params
-from ranker.download import run_download
-from ranker.io import inside_repo
+from ranker.data.download import run_download
+from ranker.files import inside_repo
+from ranker.stage import run_stage
 
 
 def main() -> None:

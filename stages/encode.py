@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ranker.cli import run_stage
 from ranker.config import load_params
-from ranker.encode import run_encode
-from ranker.io import inside_repo
-from ranker.modeling import load_tokenizer
-from ranker.validate import read_pairs
+from ranker.data.validate import read_pairs
+from ranker.files import inside_repo
+from ranker.model.encode import run_encode
+from ranker.model.modeling import load_tokenizer
+from ranker.stage import run_stage
 
 
 def main() -> None:

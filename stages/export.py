@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ranker.cli import run_stage
 from ranker.config import load_params
-from ranker.encode import load_encoded
-from ranker.export import run_export
-from ranker.io import inside_repo
-from ranker.modeling import load_classifier, load_tokenizer, set_threads
+from ranker.files import inside_repo
+from ranker.model.encode import load_encoded
+from ranker.model.modeling import load_classifier, load_tokenizer, set_threads
+from ranker.onnx.export import run_export
 from ranker.provenance import read_provenance
+from ranker.stage import run_stage
 
 
 def main() -> None:
@@ -23,9 +23,9 @@ def main() -> None:
     parser.add_argument("--metrics", required=True, type=Path)
     args = parser.parse_args()
     params = load_params(args.params)
-    threads = set_threads(params.train.threads)
+    threads = set_threads(params.run.threads)
     run_export(
-        model=load_classifier(str(args.model), params.train.seed),
+        model=load_classifier(str(args.model), params.run.seed),
         tokenizer=load_tokenizer(str(args.model)),
         frame=load_encoded(args.valid),
         encode=params.encode,

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ranker.cli import run_stage
 from ranker.config import load_params
-from ranker.io import inside_repo
-from ranker.split import run_split
-from ranker.validate import read_pairs
+from ranker.data.split import run_split
+from ranker.data.validate import read_pairs
+from ranker.files import inside_repo
+from ranker.stage import run_stage
 
 
 def main() -> None:

@@ -6,13 +6,13 @@ import argparse
 import json
 from pathlib import Path
 
-from ranker.cli import run_stage
 from ranker.config import load_params
-from ranker.encode import load_encoded
-from ranker.io import inside_repo
-from ranker.modeling import load_tokenizer
+from ranker.files import inside_repo
+from ranker.model.encode import load_encoded
+from ranker.model.modeling import load_tokenizer
+from ranker.model.train import train_model
 from ranker.provenance import build_provenance
-from ranker.train import train_model
+from ranker.stage import run_stage
 
 
 def main() -> None:
@@ -23,7 +23,6 @@ def main() -> None:
     parser.add_argument("--data-meta", required=True, type=Path, help="download's meta.json")
     parser.add_argument("--out", required=True, type=Path, help="model directory")
     parser.add_argument("--live", required=True, type=Path, help="dvclive directory")
-    parser.add_argument("--history", required=True, type=Path, help="per-epoch curve CSV")
     parser.add_argument("--metrics", required=True, type=Path)
     args = parser.parse_args()
     params = load_params(args.params)
@@ -34,11 +33,11 @@ def main() -> None:
         train_df=load_encoded(args.train),
         valid_df=load_encoded(args.valid),
         params=params.train,
+        run=params.run,
         encode=params.encode,
         k=params.evaluate.k,
         out_dir=inside_repo(args.out),
         live_dir=inside_repo(args.live),
-        history_path=inside_repo(args.history),
         metrics_path=inside_repo(args.metrics),
         provenance=build_provenance(params, data_meta),
     )

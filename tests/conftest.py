@@ -58,7 +58,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
-    from ranker.modeling import ID2LABEL, LABEL2ID, packaged_model_dir
+    from ranker.model.modeling import ID2LABEL, LABEL2ID, packaged_model_dir
 
     out = tmp_path_factory.mktemp("tiny-bert")
     packaged = packaged_model_dir()
@@ -88,7 +88,8 @@ def tiny_params(model_dir: Path, **overrides: dict[str, Any]) -> dict[str, Any]:
     params["data"]["sample_pairs_per_query"] = 20
     params["model"]["name"] = str(model_dir)
     params["encode"]["max_length"] = 64
-    params["train"].update(epochs=2.0, learning_rate=1e-3, batch_size=32, threads=1)
+    params["train"].update(epochs=2.0, learning_rate=1e-3, batch_size=32)
+    params["run"]["threads"] = 1
     # A random tiny model's int8 copy is not a quality signal; the gate is tested on its own.
     params["export"].update(max_ndcg_drop=1.0, max_auc_drop=1.0)
     for section, values in overrides.items():
@@ -156,10 +157,10 @@ def shared_trec() -> Path:
 def onnx_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny model exported as the export stage does (manifest and checksums included)."""
     from ranker.config import EncodeParams, ExportParams
-    from ranker.encode import encode_frame
-    from ranker.export import run_export
-    from ranker.modeling import load_classifier, load_tokenizer
-    from ranker.sample import generate_sample
+    from ranker.data.sample import generate_sample
+    from ranker.model.encode import encode_frame
+    from ranker.model.modeling import load_classifier, load_tokenizer
+    from ranker.onnx.export import run_export
 
     tokenizer = load_tokenizer(str(tiny_model_dir))
     model = load_classifier(str(tiny_model_dir), 0)

@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ranker.batches import make_collator
-from ranker.config import PACKAGED_MODEL_ID, EncodeParams, SplitParams, TrainParams
-from ranker.encode import encode_frame
-from ranker.modeling import load_classifier, load_tokenizer
-from ranker.predict import predict_scores
-from ranker.sample import generate_sample
-from ranker.split import split_pairs
-from ranker.train import train_model
+from ranker.config import PACKAGED_MODEL_ID, EncodeParams, RunParams, SplitParams, TrainParams
+from ranker.data.sample import generate_sample
+from ranker.data.split import split_pairs
+from ranker.model.batches import make_collator
+from ranker.model.encode import encode_frame
+from ranker.model.modeling import load_classifier, load_tokenizer
+from ranker.model.predict import predict_scores
+from ranker.model.train import train_model
 
 pytestmark = pytest.mark.slow
 
@@ -31,11 +31,11 @@ def test_relevant_titles_outscore_irrelevant_after_training(tmp_path: Path) -> N
         train_df=train_enc,
         valid_df=valid_enc,
         params=TrainParams(epochs=2.0),
+        run=RunParams(),
         encode=encode,
         k=10,
         out_dir=tmp_path / "model",
         live_dir=tmp_path / "live",
-        history_path=tmp_path / "history.csv",
         metrics_path=tmp_path / "train.json",
     )
     model = load_classifier(str(tmp_path / "model"), 0)

@@ -6,7 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from bench.run import REFERENCE_SCALE_ROWS, encoder_flops, reference_scale_set, title_lengths
+from bench.common import REFERENCE_SCALE_ROWS, reference_scale_set, title_lengths
+from bench.flops import encoder_flops
 
 
 def test_reference_scale_set_has_the_reference_size_and_schema() -> None:

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from ranker.config import DataParams
-from ranker.download import run_download
+from ranker.data.download import run_download
 from ranker.errors import DownloadError
 
 pytestmark = pytest.mark.network

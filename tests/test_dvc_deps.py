@@ -91,13 +91,20 @@ def test_stage_lists_every_module_it_imports(name: str) -> None:
     code = [d for d in deps if d.endswith(".py")]
     unused = sorted(d for d in code if Path(d) not in needed)
     assert not unused, f"stage '{name}' lists code it never imports: {unused}"
+    # A folder is listed only where the stage imports every module in it.
+    for folder in (d for d in deps if (ROOT / d).is_dir() and d.startswith(PROJECT_PACKAGES)):
+        extra = sorted(str(p.relative_to(ROOT)) for p in (ROOT / folder).rglob("*.py"))
+        extra = [p for p in extra if Path(p) not in needed]
+        assert not extra, f"stage '{name}' lists {folder}/ but never imports {extra}"
 
 
-def test_closure_follows_lazy_imports() -> None:
-    # train_model imports dvclive and transformers inside the function; ranker modules
-    # imported that way count too (checked on a module known to do it).
-    assert Path("ranker/provenance.py") in closure("stages.train")
-    assert Path("ranker/__init__.py") in closure("stages.download")
+def test_closure_follows_lazy_imports_and_package_inits() -> None:
+    # ranker.serve.rerank is imported by no stage; package __init__ files run on import.
+    train = closure("stages.train")
+    assert Path("ranker/provenance.py") in train
+    assert {Path("ranker/__init__.py"), Path("ranker/model/__init__.py")} <= train
+    assert Path("ranker/serve/rerank.py") not in train
+    assert Path("ranker/data/sample.py") in closure("stages.download")
 
 
 def _lock(name: str) -> dict[str, str]:
@@ -139,6 +146,11 @@ def test_environment_is_a_dependency_and_dev_tools_are_not() -> None:
         deps = [d if isinstance(d, str) else next(iter(d)) for d in stage["deps"]]
         assert RUNTIME_LOCK in deps, f"stage '{name}' does not depend on {RUNTIME_LOCK}"
         assert DEV_LOCK not in deps, f"stage '{name}' depends on dev-only {DEV_LOCK}"
+
+
+def test_download_depends_on_its_source() -> None:
+    """The source file or URL itself, so an edited file or changed body is noticed."""
+    assert "${data.source}" in stages()["download"]["deps"]
 
 
 def test_every_output_is_cached() -> None:

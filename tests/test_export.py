@@ -11,22 +11,16 @@ import pytest
 import torch
 
 from ranker.config import EncodeParams, ExportParams
-from ranker.encode import encode_frame
+from ranker.data.sample import generate_sample
 from ranker.errors import ExportError
-from ranker.export import (
-    INPUTS,
-    batch_arrays,
-    check_contract,
-    export_onnx,
-    ort_logits,
-    ort_session,
-    quantize_int8,
-    run_export,
-    torch_logits,
-)
-from ranker.modeling import load_classifier, load_tokenizer
-from ranker.runtime import inference_session
-from ranker.sample import generate_sample
+from ranker.model.encode import encode_frame
+from ranker.model.modeling import load_classifier, load_tokenizer
+from ranker.onnx.export import export_onnx, run_export
+from ranker.onnx.gates import batch_arrays, check_contract, ort_logits, ort_session, torch_logits
+from ranker.onnx.quantize import quantize_int8
+from ranker.serve import contract
+from ranker.serve.contract import INPUTS
+from ranker.serve.runtime import inference_session
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +104,7 @@ def test_int8_round_trip(tiny, exported: Path, frame: pd.DataFrame, tmp_path: Pa
     ops = {node.op_type for node in onnx.load(str(int8)).graph.node}
     assert ops & {"Attention", "QAttention"}, f"attention was not fused for ONNX Runtime: {ops}"
     assert ops & {"MatMulInteger", "DynamicQuantizeMatMul", "QAttention"}
-    # The slower fused forms (see ranker/runtime.py) are left out of the file...
+    # The slower fused forms (see ranker/serve/runtime.py) are left out of the file...
     assert not ops & {"SkipLayerNormalization", "BiasGelu"}, ops
     assert int8.stat().st_size < exported.stat().st_size / 2
     arrays = batch_arrays(frame.iloc[:32], 0)
@@ -179,7 +173,7 @@ def test_failed_parity_gate_leaves_nothing(tiny, frame: pd.DataFrame, tmp_path: 
 def test_int8_gate_fails_past_max_drop(
     tiny, frame: pd.DataFrame, tmp_path: Path, monkeypatch
 ) -> None:
-    import ranker.export as export
+    import ranker.onnx.export as export
 
     model, tokenizer = tiny
     real = export.evaluate_variant
@@ -222,8 +216,29 @@ def test_int8_gate_fails_past_max_drop(
     assert not out.exists()
 
 
-def test_inputs_constant_matches_contract() -> None:
-    assert INPUTS == ("input_ids", "attention_mask", "token_type_ids")
+def test_graph_manifest_and_reranker_follow_the_one_contract(onnx_dir: Path) -> None:
+    """The exported graph, its manifest and the serving side agree with `contract`, and the
+    reranker's feeds score like the gates' arrays on the same pairs."""
+    import json
+
+    from ranker.serve.rerank import Reranker
+
+    graph = onnx.load(str(onnx_dir / contract.FP32_NAME)).graph
+    assert tuple(i.name for i in graph.input) == contract.INPUTS
+    assert [o.name for o in graph.output] == [contract.OUTPUT]
+    manifest = json.loads((onnx_dir / contract.MANIFEST).read_text())
+    assert {k: manifest[k] for k in contract.describe()} == contract.describe()
+    assert set(manifest["sha256"]) == {
+        p.name for p in onnx_dir.iterdir() if p.name != contract.MANIFEST
+    }
+    ranker = Reranker(onnx_dir)
+    pairs = [("covid masks", "face coverings reduce spread"), ("vaccine", "a title")]
+    encs = [ranker.tokenizer.encode(q, t) for q, t in pairs]
+    feeds = contract.pad_batch([(e.ids, e.attention_mask, e.type_ids) for e in encs], 0)
+    session = ort_session(onnx_dir / contract.FP32_NAME)
+    expected = contract.relevance_scores(ort_logits(session, feeds))
+    got = [ranker.scores(q, [t])[0] for q, t in pairs]
+    np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
 def test_sessions_keep_layer_norm_unfused(tiny, exported: Path, tmp_path: Path) -> None:

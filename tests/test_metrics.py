@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ranker.evaluate import score_report
 from ranker.metrics import (
     average_precision,
     classification_metrics,
@@ -16,6 +15,7 @@ from ranker.metrics import (
     ndcg_at_k,
     ranking_metrics,
 )
+from ranker.model.evaluate import score_report
 
 LABELS = np.array([0, 1, 0, 1])
 SCORES = np.array([4.0, 3.0, 2.0, 1.0])

@@ -12,13 +12,13 @@ import pandas as pd
 import pytest
 import torch
 
-from ranker.config import PACKAGED_MODEL_ID, EncodeParams, SplitParams, TrainParams
-from ranker.encode import encode_frame, run_encode
+from ranker.config import PACKAGED_MODEL_ID, EncodeParams, RunParams, SplitParams, TrainParams
+from ranker.data.sample import generate_sample
+from ranker.data.split import split_pairs
 from ranker.errors import ModelError
-from ranker.modeling import load_classifier, packaged_model_dir, resolve_model
-from ranker.sample import generate_sample
-from ranker.split import split_pairs
-from ranker.train import freeze_base, train_model
+from ranker.model.encode import encode_frame, run_encode
+from ranker.model.modeling import load_classifier, packaged_model_dir, resolve_model
+from ranker.model.train import freeze_base, train_model
 
 
 def test_packaged_model_resolves_offline(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -48,7 +48,7 @@ def test_local_directory_without_config_is_rejected(tmp_path: Path) -> None:
 
 
 def test_encode_longest_stores_unpadded_pairs(tiny_model_dir: Path) -> None:
-    from ranker.modeling import load_tokenizer
+    from ranker.model.modeling import load_tokenizer
 
     tokenizer = load_tokenizer(str(tiny_model_dir))
     df = pd.DataFrame(
@@ -70,7 +70,7 @@ def test_encode_longest_stores_unpadded_pairs(tiny_model_dir: Path) -> None:
 
 
 def test_encode_truncates_to_max_length(tiny_model_dir: Path, tmp_path: Path) -> None:
-    from ranker.modeling import load_tokenizer
+    from ranker.model.modeling import load_tokenizer
 
     tokenizer = load_tokenizer(str(tiny_model_dir))
     df = pd.DataFrame({"query": ["q"], "title": ["word " * 300], "label": [0]})
@@ -86,26 +86,25 @@ def test_freeze_base_leaves_only_the_head(tiny_model_dir: Path) -> None:
 
 
 def _train(tiny_model_dir: Path, out: Path, **overrides) -> dict:
-    from ranker.modeling import load_tokenizer
+    from ranker.model.modeling import load_tokenizer
 
     tokenizer = load_tokenizer(str(tiny_model_dir))
     pairs = generate_sample(pairs_per_query=10)
     train_df, valid_df = split_pairs(pairs, SplitParams())
     enc = EncodeParams(max_length=64)
-    params = TrainParams(
-        **{"epochs": 2.0, "learning_rate": 1e-3, "batch_size": 32, "threads": 1, **overrides}
-    )
+    threads = overrides.pop("threads", 1)
+    params = TrainParams(**{"epochs": 2.0, "learning_rate": 1e-3, "batch_size": 32, **overrides})
     return train_model(
         model_name=str(tiny_model_dir),
         tokenizer=tokenizer,
         train_df=encode_frame(train_df, tokenizer, enc).to_pandas(),
         valid_df=encode_frame(valid_df, tokenizer, enc).to_pandas(),
         params=params,
+        run=RunParams(threads=threads),
         encode=enc,
         k=10,
         out_dir=out / "model",
         live_dir=out / "live",
-        history_path=out / "history.csv",
         metrics_path=out / "train.json",
     )
 
@@ -118,12 +117,11 @@ def test_training_is_deterministic_and_keeps_best_epoch(
     b = _train(tiny_model_dir, tmp_path / "b", precision=precision)
     for key in ("train_loss", "best_epoch", "best_ndcg@10"):
         assert a[key] == b[key], key
-    pd.testing.assert_frame_equal(
-        pd.read_csv(tmp_path / "a/history.csv"), pd.read_csv(tmp_path / "b/history.csv")
-    )
-    history = pd.read_csv(tmp_path / "a/history.csv")
-    assert list(history["epoch"]) == [1.0, 2.0]
-    assert a["best_ndcg@10"] == history["ndcg@10"].max()
+    curve = "live/plots/metrics/eval/ndcg@10.tsv"
+    assert (tmp_path / "a" / curve).read_bytes() == (tmp_path / "b" / curve).read_bytes()
+    ndcg = pd.read_csv(tmp_path / "a" / curve, sep="\t")
+    assert len(ndcg) == 2, "one validation per epoch"
+    assert a["best_ndcg@10"] == ndcg["ndcg@10"].max()
     model_dir = tmp_path / "a/model"
     assert (model_dir / "model.safetensors").is_file() and not (
         model_dir / "training_args.bin"
@@ -132,19 +130,32 @@ def test_training_is_deterministic_and_keeps_best_epoch(
     assert not list(tmp_path.glob("a/.model*")), "no temporary directories left"
 
 
-def test_saved_model_loads_in_sentence_transformers(tiny_model_dir: Path, tmp_path: Path) -> None:
+def test_saved_model_scores_the_same_in_sentence_transformers(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    from ranker.model.batches import make_collator
+    from ranker.model.modeling import load_tokenizer
+    from ranker.model.predict import predict_scores
+
     CrossEncoder = pytest.importorskip("sentence_transformers").CrossEncoder
-    _train(tiny_model_dir, tmp_path, epochs=1.0, freeze_base=True)
-    scores = CrossEncoder(str(tmp_path / "model"), device="cpu").predict(
-        [("covid masks", "face coverings")]
+    _train(tiny_model_dir, tmp_path, epochs=1.0)
+    encode = EncodeParams(max_length=64)
+    tokenizer = load_tokenizer(str(tmp_path / "model"))
+    frame = encode_frame(generate_sample(10).head(40), tokenizer, encode).to_pandas()
+    ours = predict_scores(
+        load_classifier(str(tmp_path / "model"), 0), frame, make_collator(tokenizer, encode), 16
     )
-    assert len(scores) == 1
+    logits = CrossEncoder(str(tmp_path / "model"), device="cpu", max_length=64).predict(
+        list(zip(frame["query"], frame["title"], strict=True)), activation_fn=torch.nn.Identity()
+    )
+    assert logits.shape == (len(frame), 2)
+    np.testing.assert_allclose(logits[:, 1] - logits[:, 0], ours, atol=1e-5)
 
 
 def test_cached_features_train_the_same_head_fast(tiny_model_dir: Path, tmp_path: Path) -> None:
-    from ranker.batches import make_collator
-    from ranker.modeling import load_tokenizer
-    from ranker.predict import predict_scores
+    from ranker.model.batches import make_collator
+    from ranker.model.modeling import load_tokenizer
+    from ranker.model.predict import predict_scores
 
     cached = _train(tiny_model_dir, tmp_path / "cached", freeze_base=True, cache_features=True)
     plain = _train(tiny_model_dir, tmp_path / "plain", freeze_base=True, cache_features=False)
@@ -178,9 +189,9 @@ def test_bf16_autocasts_matmuls_and_saves_fp32_weights(
 
 
 def test_precision_is_never_chosen_for_the_user(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ranker import modeling
     from ranker.config import parse_params
     from ranker.errors import ParamError
+    from ranker.model import modeling
 
     assert TrainParams().precision == "fp32"
     with pytest.raises(ParamError, match="'auto' is not one of 'fp32', 'bf16', 'fp16'"):
@@ -193,19 +204,19 @@ def test_precision_is_never_chosen_for_the_user(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_threads_param_decides_torch_threads(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ranker.modeling import set_threads
+    from ranker.model.modeling import set_threads
 
     before = torch.get_num_threads()
     monkeypatch.setenv("TORCH_NUM_THREADS", "7")
     try:
         assert set_threads(1) == 1 and torch.get_num_threads() == 1
-        assert TrainParams().threads == 2, "a fixed default: the thread count changes the model"
+        assert RunParams().threads == 2, "a fixed default: the thread count changes the model"
     finally:
         torch.set_num_threads(before)
 
 
 def test_thread_count_changes_the_trained_weights(tiny_model_dir: Path, tmp_path: Path) -> None:
-    """Why train.threads is a fixed param: the same run on 1 and 2 threads differs in its
+    """Why run.threads is a fixed param: the same run on 1 and 2 threads differs in its
     last bits (reductions split differently), and on one thread count it is bit-identical."""
     from safetensors.numpy import load_file
 

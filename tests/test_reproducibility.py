@@ -82,7 +82,7 @@ def test_identical_reruns(pipeline_repo: Path, tmp_path: Path) -> None:
             == json.loads((repo / "data/raw/meta.json").read_text())["sha256"]
         )
         assert prov["git"]["commit"] == git("rev-parse", "HEAD", cwd=repo).stdout.strip()
-        assert prov["params"]["train"]["threads"] == 1
+        assert prov["params"]["run"]["threads"] == 1
         assert prov["libraries"]["torch"] and prov["libraries"]["transformers"]
     assert (
         manifest["provenance"]["validation"]["best_ndcg@10"] == card["validation"]["best_ndcg@10"]
@@ -169,10 +169,10 @@ def test_code_and_environment_changes_mark_exactly_their_stages(
     with open(repo / "requirements-dev.lock", "a") as fh:
         fh.write("# a dev tool upgraded\n")
     assert changed_stages(repo) == set(), "dev-only tools rerun nothing"
-    with open(repo / "ranker/modeling.py", "a") as fh:
+    with open(repo / "ranker/model/modeling.py", "a") as fh:
         fh.write("# how scores are computed changed\n")
     assert changed_stages(repo) == {"encode", "train", "evaluate", "export"}
-    git("checkout", "--", "ranker/modeling.py", cwd=repo)
+    git("checkout", "--", "ranker/model/modeling.py", cwd=repo)
     with open(repo / "requirements.lock", "a") as fh:
         fh.write("# torch upgraded\n")
     assert changed_stages(repo) == {"download", "split", "encode", "train", "evaluate", "export"}

@@ -15,7 +15,7 @@ from tests.conftest import ROOT, tool_env
 # Any import of torch or transformers fails in the child: the CLI must not need them.
 BLOCK = (
     "import sys; sys.modules['torch'] = None; sys.modules['transformers'] = None; "
-    "from ranker.rerank import main; sys.exit(main(sys.argv[1:]))"
+    "from ranker.serve.rerank import main; sys.exit(main(sys.argv[1:]))"
 )
 
 TITLES = [
@@ -48,7 +48,7 @@ def test_ranks_arguments_with_json(onnx_dir: Path) -> None:
 
 
 def test_matches_the_library_scores(onnx_dir: Path) -> None:
-    from ranker.rerank import Reranker
+    from ranker.serve.rerank import Reranker
 
     expected = Reranker(onnx_dir).rerank("coronavirus origin", TITLES)
     proc = cli("-m", str(onnx_dir), "-q", "coronavirus origin", *TITLES)

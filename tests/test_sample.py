@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 
 from ranker.config import SplitParams
-from ranker.evaluate import bm25_scores
+from ranker.data.sample import generate_sample
+from ranker.data.split import split_pairs
+from ranker.data.validate import validate_pairs
 from ranker.metrics import ranking_metrics
-from ranker.sample import generate_sample
-from ranker.split import split_pairs
-from ranker.validate import validate_pairs
+from ranker.model.evaluate import bm25_scores
 
 
 def test_sample_shape_and_balance() -> None:

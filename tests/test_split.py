@@ -4,9 +4,9 @@ import pandas as pd
 import pytest
 
 from ranker.config import SplitParams
+from ranker.data.sample import generate_sample
+from ranker.data.split import run_split, split_pairs
 from ranker.errors import DataError
-from ranker.sample import generate_sample
-from ranker.split import run_split, split_pairs
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ranker.trec import build_pairs, read_qrels, read_topics
-from ranker.validate import validate_pairs
+from ranker.data.trec import build_pairs, read_qrels, read_topics
+from ranker.data.validate import validate_pairs
 
 
 def test_topics_and_qrels_parse(shared_trec: Path) -> None:

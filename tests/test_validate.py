@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from ranker.data.validate import validate_pairs
 from ranker.errors import DataError
-from ranker.validate import validate_pairs
 from tests.conftest import ROOT, run
 
 GOOD = "query,title,label\nq1,t1,1\nq1,t2,0\nq2,t3,0\nq2,t4,1\n"

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ranker.batches import length_sorted_batches
-from ranker.modeling import relevance_scores
+from ranker.model.batches import length_sorted_batches
+from ranker.serve.contract import relevance_scores
 
 
 @torch.inference_mode()

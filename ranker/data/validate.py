@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from ranker.errors import DataError
+from ranker.files import decode_utf8
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +63,9 @@ def _lines(mask: pd.Series) -> str:
 
 def _decode(raw: bytes, name: str) -> str:
     try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(
-            f"{name}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at line {line}); "
-            "re-encode the file as UTF-8"
-        ) from None
+        return decode_utf8(raw, name)
+    except ValueError as exc:
+        raise DataError(f"{exc}; re-encode the file as UTF-8") from None
 
 
 def validate_pairs(

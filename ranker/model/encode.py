@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from ranker.config import EncodeParams
-from ranker.io import atomic_path
+from ranker.files import atomic_path
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from ranker.config import EncodeParams
-from ranker.encode import FEATURES
+from ranker.model.encode import FEATURES
 
 
 class PairDataset(Dataset):

@@ -34,6 +34,17 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def decode_utf8(data: bytes, name: str) -> str:
+    """`data` as text; a ValueError naming `name`, the bad byte and its line otherwise."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ValueError(
+            f"{name}: not UTF-8 text (byte 0x{data[exc.start]:02x} at line {line})"
+        ) from None
+
+
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)

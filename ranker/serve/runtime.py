@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ranker.io import sha256_file
+from ranker.files import sha256_file
+from ranker.serve.contract import MANIFEST
 
 # ONNX Runtime's own graph optimizer would fuse Add + LayerNormalization into its contrib
 # SkipLayerNormalization, whose CPU kernel (1.32) runs ~7x slower than the two ops it replaces:
 # 1.13 ms vs 0.16 ms on a [32, 37, 384] batch here, 12 ms of a 63 ms int8 BERT batch of 32.
 SLOW_FUSIONS = ("SkipLayerNormFusion",)
-MANIFEST = "ranker.json"
 
 
 class ModelFileError(Exception):

@@ -17,9 +17,9 @@ from tqdm.auto import tqdm
 
 from ranker.config import DataParams
 from ranker.errors import DownloadError
-from ranker.io import atomic_path, sha256_file, write_json
-from ranker.sample import SAMPLE_NOTE, generate_sample, load_topics
-from ranker.validate import Utf8Check, validate_file
+from ranker.files import atomic_path, sha256_file, write_json
+from ranker.data.sample import SAMPLE_NOTE, generate_sample, load_topics
+from ranker.data.validate import Utf8Check, validate_file
 
 log = logging.getLogger(__name__)
 

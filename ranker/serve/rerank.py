@@ -18,11 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from ranker.runtime import ModelFileError, inference_session, verify_files
-
-MODELS = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
-INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-TOKENIZER = "tokenizer.json"
+from ranker.files import decode_utf8
+from ranker.serve.contract import MODELS, OUTPUT, TOKENIZER, pad_batch, relevance_scores
+from ranker.serve.runtime import ModelFileError, inference_session, verify_files
 
 
 class RerankError(Exception):
@@ -36,7 +34,7 @@ class Scored:
 
 
 class Reranker:
-    """Scores (query, title) pairs: score = logits[:, 1] - logits[:, 0]."""
+    """Scores (query, title) pairs as the contract defines: `relevance_scores(logits)`."""
 
     def __init__(self, model_dir: str | Path, variant: str = "fp32", threads: int = 0) -> None:
         from tokenizers import Tokenizer
@@ -73,16 +71,9 @@ class Reranker:
         for start in range(0, len(titles), batch_size):
             chunk = titles[start : start + batch_size]
             encs = self.tokenizer.encode_batch([(query, t) for t in chunk])
-            width = max(len(e.ids) for e in encs)
-            feeds = {name: np.zeros((len(encs), width), dtype=np.int64) for name in INPUTS}
-            feeds["input_ids"].fill(self.pad_id)
-            for i, enc in enumerate(encs):
-                n = len(enc.ids)
-                feeds["input_ids"][i, :n] = enc.ids
-                feeds["attention_mask"][i, :n] = enc.attention_mask
-                feeds["token_type_ids"][i, :n] = enc.type_ids
-            logits = self.session.run(["logits"], feeds)[0]
-            out[start : start + len(chunk)] = logits[:, 1] - logits[:, 0]
+            rows = [(e.ids, e.attention_mask, e.type_ids) for e in encs]
+            logits = self.session.run([OUTPUT], pad_batch(rows, self.pad_id))[0]
+            out[start : start + len(chunk)] = relevance_scores(logits)
         if not np.isfinite(out).all():
             bad = int((~np.isfinite(out)).sum())
             raise RerankError(f"the model returned {bad} non-finite score(s); not printing them")
@@ -100,12 +91,9 @@ class Reranker:
 
 def _decode(data: bytes, name: str) -> str:
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise RerankError(
-            f"{name}: not UTF-8 text (byte 0x{data[exc.start]:02x} at line {line})"
-        ) from None
+        return decode_utf8(data, name)
+    except ValueError as exc:
+        raise RerankError(str(exc)) from None
 
 
 def _stdin() -> str:

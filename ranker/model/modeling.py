@@ -18,10 +18,11 @@ import torch
 
 from ranker.config import PACKAGED_MODEL_ID
 from ranker.errors import ModelError, ParamError
+from ranker.serve.contract import LABELS
 
 log = logging.getLogger(__name__)
 
-ID2LABEL = {0: "irrelevant", 1: "relevant"}
+ID2LABEL = dict(LABELS)
 LABEL2ID = {v: k for k, v in ID2LABEL.items()}
 HUB_PROBE_TIMEOUT_S = 3.0
 
@@ -153,8 +154,3 @@ def check_precision(precision: str) -> str:
 def autocast_dtype(precision: str) -> torch.dtype | None:
     """The autocast dtype of a precision; None for fp32."""
     return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-
-
-def relevance_scores(logits: Any) -> Any:
-    """Relevance score per row of [batch, 2] logits: logit(relevant) - logit(irrelevant)."""
-    return logits[:, 1] - logits[:, 0]

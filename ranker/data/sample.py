@@ -106,7 +106,7 @@ def generate_sample(
 
 
 SAMPLE_NOTE = (
-    "SYNTHETIC DATA. Generated offline by ranker.sample from hand-written COVID-research-style "
+    "SYNTHETIC DATA. Generated offline by ranker.data.sample from hand-written COVID-research-style "
     "topics (data.source, a topics YAML); not TREC-COVID judgements. Set data.source to the "
     "reference CSV URL for real data."
 )

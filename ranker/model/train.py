@@ -19,19 +19,25 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from ranker.batches import PairDataset, length_sorted_batches, make_collator
-from ranker.config import EncodeParams, TrainParams
+from ranker.config import EncodeParams, RunParams, TrainParams
 from ranker.errors import ParamError
-from ranker.io import atomic_path, write_json
+from ranker.files import atomic_path, write_json
 from ranker.metrics import classification_metrics, ranking_metrics
-from ranker.modeling import (
-    autocast_dtype,
+from ranker.model.batches import PairDataset, make_collator
+from ranker.model.frozen import (
+    FeatureDataset,
+    HeadOnly,
+    freeze_base,
+    pooled_features,
+    supports_feature_cache,
+)
+from ranker.model.modeling import (
     check_precision,
     load_classifier,
-    relevance_scores,
     set_threads,
 )
 from ranker.provenance import write_model_card
+from ranker.serve.contract import relevance_scores
 
 log = logging.getLogger(__name__)
 
@@ -51,72 +57,6 @@ def make_compute_metrics(queries: list[str], k: int) -> Any:
         return out
 
     return compute
-
-
-class FeatureDataset(Dataset):
-    """Cached pooled encoder features [n, hidden] and labels, for head-only training."""
-
-    def __init__(self, features: torch.Tensor, labels: list[int]) -> None:
-        self._features = features
-        self._labels = torch.tensor(labels, dtype=torch.long)
-
-    def __len__(self) -> int:
-        return len(self._labels)
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        return {"features": self._features[i], "labels": self._labels[i]}
-
-
-class HeadOnly(torch.nn.Module):
-    """The model's own dropout + classifier, fed cached features; shares their weights."""
-
-    def __init__(self, model: torch.nn.Module) -> None:
-        super().__init__()
-        self.dropout = model.dropout
-        self.classifier = model.classifier
-
-    def forward(self, features: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, Any]:
-        logits = self.classifier(self.dropout(features))  # [batch, 2]
-        out: dict[str, Any] = {"logits": logits}
-        if labels is not None:
-            out["loss"] = torch.nn.functional.cross_entropy(logits, labels)
-        return out
-
-
-@torch.inference_mode()
-def pooled_features(
-    model: torch.nn.Module,
-    frame: pd.DataFrame,
-    collator: Any,
-    batch_size: int,
-    precision: str = "fp32",
-) -> torch.Tensor:
-    """The frozen encoder's pooled output [n, hidden]: the classifier's input, computed once."""
-    model.eval()
-    device = next(model.parameters()).device.type
-    out = torch.empty(len(frame), model.config.hidden_size)
-    dtype = autocast_dtype(precision)
-    # The same autocast the Trainer would have run the encoder under, had it recomputed it.
-    with torch.autocast(device, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-        for idx, inputs in length_sorted_batches(frame, collator, batch_size, "cache features"):
-            out[torch.from_numpy(idx)] = model.base_model(**inputs).pooler_output.float()
-    return out
-
-
-def supports_feature_cache(model: torch.nn.Module) -> bool:
-    return (
-        hasattr(model, "classifier")
-        and hasattr(model, "dropout")
-        and hasattr(model.base_model, "pooler")
-        and model.base_model.pooler is not None
-    )
-
-
-def freeze_base(model: torch.nn.Module) -> int:
-    """Freeze the encoder (the reference recipe); return the number of trainable parameters."""
-    for p in model.base_model.parameters():
-        p.requires_grad = False
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 # Trainer log keys that measure the machine, not the model: kept out of DVC outputs so that
@@ -171,6 +111,54 @@ def checkpoint_dir(out_dir: Path) -> Path:
     return out_dir.parent / f".{out_dir.name}.checkpoints"
 
 
+def training_arguments(
+    params: TrainParams,
+    run: RunParams,
+    *,
+    output_dir: str,
+    precision: str,
+    group_by_length: bool,
+    steps_per_epoch: int,
+    k: int | None = None,
+    max_steps: int = -1,
+) -> Any:
+    """The Trainer's arguments from the params: one place, used by the train stage and by
+    `make bench`. With `k`, evaluate and checkpoint every epoch and keep the best by nDCG@k;
+    without, train only (a benchmark)."""
+    from transformers import TrainingArguments
+
+    selecting = k is not None
+    return TrainingArguments(
+        output_dir=output_dir,
+        num_train_epochs=params.epochs,
+        max_steps=max_steps,
+        learning_rate=params.learning_rate,
+        per_device_train_batch_size=params.batch_size,
+        per_device_eval_batch_size=run.eval_batch_size,
+        warmup_steps=params.warmup_ratio,
+        weight_decay=params.weight_decay,
+        eval_strategy="epoch" if selecting else "no",
+        save_strategy="epoch" if selecting else "no",
+        save_only_model=True,
+        save_total_limit=1,
+        load_best_model_at_end=selecting,
+        metric_for_best_model=f"ndcg@{k}" if selecting else None,
+        greater_is_better=True if selecting else None,
+        logging_strategy="steps" if selecting else "no",
+        logging_steps=max(1, steps_per_epoch // 10),
+        train_sampling_strategy="group_by_length" if group_by_length else "random",
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        use_cpu=not torch.cuda.is_available(),
+        seed=run.seed,
+        data_seed=run.seed,
+        report_to="dvclive" if selecting else "none",
+        dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available(),
+        disable_tqdm=not selecting,
+    )
+
+
 def train_model(
     *,
     model_name: str,
@@ -178,26 +166,27 @@ def train_model(
     train_df: pd.DataFrame,
     valid_df: pd.DataFrame,
     params: TrainParams,
+    run: RunParams,
     encode: EncodeParams,
     k: int,
     out_dir: Path,
     live_dir: Path,
-    history_path: Path,
     metrics_path: Path,
     provenance: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Fine-tune, keep the best epoch by validation nDCG@k, and write the model with its card.
 
+    The training curves (loss, validation metrics by step) go to dvclive in `live_dir`.
+
     Everything written is a function of the inputs: timings and thread counts go to the log.
     """
-    from transformers import Trainer, TrainingArguments, default_data_collator
+    from dvclive import Live
+    from transformers import Trainer, default_data_collator
     from transformers.integrations import DVCLiveCallback
 
-    from dvclive import Live
-
-    threads = set_threads(params.threads)
+    threads = set_threads(run.threads)
     precision = check_precision(params.precision)
-    model = load_classifier(model_name, params.seed)
+    model = load_classifier(model_name, run.seed)
     trainable = (
         freeze_base(model)
         if params.freeze_base
@@ -221,11 +210,11 @@ def train_model(
             )
         # The encoder is frozen, so its output never changes: compute it once, not per epoch.
         train_ds: Dataset = FeatureDataset(
-            pooled_features(model, train_df, collator, params.eval_batch_size, precision),
+            pooled_features(model, train_df, collator, run.eval_batch_size, precision),
             train_df["label"].astype(int).tolist(),
         )
         valid_ds: Dataset = FeatureDataset(
-            pooled_features(model, valid_df, collator, params.eval_batch_size, precision),
+            pooled_features(model, valid_df, collator, run.eval_batch_size, precision),
             valid_df["label"].astype(int).tolist(),
         )
         trained, collator = HeadOnly(model), default_data_collator
@@ -235,37 +224,16 @@ def train_model(
     ckpt_root = checkpoint_dir(out_dir)
     shutil.rmtree(ckpt_root, ignore_errors=True)
     try:
-        args = TrainingArguments(
+        args = training_arguments(
+            params,
+            run,
             # Relative to the stage's working directory (the repo root): the same string in
             # dvclive/params.yaml wherever the repo lives.
             output_dir=os.path.relpath(ckpt_root),
-            num_train_epochs=params.epochs,
-            learning_rate=params.learning_rate,
-            per_device_train_batch_size=params.batch_size,
-            per_device_eval_batch_size=params.eval_batch_size,
-            warmup_steps=params.warmup_ratio,
-            weight_decay=params.weight_decay,
-            eval_strategy="epoch",
-            save_strategy="epoch",
-            save_only_model=True,
-            save_total_limit=1,
-            load_best_model_at_end=True,
-            metric_for_best_model=f"ndcg@{k}",
-            greater_is_better=True,
-            logging_strategy="steps",
-            logging_steps=max(1, steps_per_epoch // 10),
-            train_sampling_strategy=(
-                "group_by_length" if params.group_by_length and trained is model else "random"
-            ),
-            bf16=precision == "bf16",
-            fp16=precision == "fp16",
-            use_cpu=not torch.cuda.is_available(),
-            seed=params.seed,
-            data_seed=params.seed,
-            report_to="dvclive",
-            dataloader_num_workers=0,
-            dataloader_pin_memory=torch.cuda.is_available(),
-            disable_tqdm=False,
+            precision=precision,
+            group_by_length=params.group_by_length and trained is model,
+            steps_per_epoch=steps_per_epoch,
+            k=k,
         )
         trainer = Trainer(
             model=trained,
@@ -305,8 +273,6 @@ def train_model(
     finally:
         shutil.rmtree(ckpt_root, ignore_errors=True)
 
-    with atomic_path(history_path) as tmp:
-        history.to_csv(tmp, index=False)
     write_json(metrics_path, metrics)
     log.info(
         "trained in %.1f s (%.1f pairs/s, %d threads): %s (params %s)",

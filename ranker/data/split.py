@@ -11,7 +11,7 @@ from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
 from ranker.config import SplitParams
 from ranker.errors import DataError
-from ranker.io import atomic_path, write_json
+from ranker.files import atomic_path, write_json
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,51 @@
+"""What every measurement shares: the reference-scale data set and a latency timer."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ranker.data.sample import generate_sample
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE_SCALE_ROWS = 55_000  # like the reference CSV
+CORD19_SAMPLE = ROOT.parent / "shared" / "data" / "trec-covid" / "metadata-sample.csv"
+
+
+def latency_ms(run: Any, repeats: int = 20) -> float:
+    """Median wall time of `run()` in milliseconds, after one warm-up call."""
+    run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - start) * 1000)
+    return round(statistics.median(times), 3)
+
+
+def reference_scale_set(rows: int = REFERENCE_SCALE_ROWS) -> pd.DataFrame:
+    """`rows` pairs drawn with replacement from every distinct pair the generator makes.
+
+    The generator has ~11,200 distinct (query, title) pairs, so titles repeat about 5 times:
+    throughput and memory depend on the number of rows and their lengths, not on uniqueness.
+    """
+    pool = generate_sample(pairs_per_query=10_000)
+    return pool.sample(n=rows, replace=True, random_state=0).reset_index(drop=True)
+
+
+def title_words(titles: pd.Series) -> float:
+    return round(float(titles.str.split().str.len().mean()), 2)
+
+
+def title_lengths(big: pd.DataFrame) -> dict[str, Any]:
+    """Mean words per title here and, when ../shared is present, in real CORD-19 titles."""
+    out: dict[str, Any] = {"generated_mean_words": title_words(big["title"])}
+    if CORD19_SAMPLE.is_file():
+        real = pd.read_csv(CORD19_SAMPLE)["title"].dropna()
+        out["cord19_mean_words"] = title_words(real)
+        out["cord19_titles"] = len(real)
+    return out

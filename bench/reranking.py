@@ -1,0 +1,49 @@
+"""Reranking latency: PyTorch eager against ONNX Runtime fp32 and int8."""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from bench.common import latency_ms
+from ranker.config import PACKAGED_MODEL_ID
+from ranker.model.modeling import load_classifier
+from ranker.onnx.export import export_onnx
+from ranker.onnx.gates import batch_arrays, ort_logits, ort_session, torch_logits
+from ranker.onnx.quantize import quantize_int8
+
+
+def reranking(tokenizer: Any, frame: pd.DataFrame, repeats: int, rounds: int) -> dict[str, Any]:
+    """Median latency over `rounds` interleaved rounds, so machine noise hits every variant."""
+    model = load_classifier(PACKAGED_MODEL_ID, 42).eval()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-onnx-"))
+    fp32, int8 = tmp / "model.onnx", tmp / "model.int8.onnx"
+    export_onnx(model, tokenizer, fp32, 17)
+    quantize_int8(fp32, int8, model.config)
+    sessions = {"onnx_fp32": ort_session(fp32), "onnx_int8": ort_session(int8)}
+    out: dict[str, Any] = {}
+    for batch in (1, 32):
+        arrays = batch_arrays(frame.iloc[:batch], tokenizer.pad_token_id or 0)
+        runs: dict[str, list[float]] = {"torch_eager": [], **{name: [] for name in sessions}}
+        for _ in range(rounds):
+            with torch.inference_mode():
+                runs["torch_eager"].append(
+                    latency_ms(lambda a=arrays: torch_logits(model, a), repeats)
+                )
+            for name, session in sessions.items():
+                runs[name].append(latency_ms(lambda s=session, a=arrays: ort_logits(s, a), repeats))
+        row: dict[str, Any] = {k: round(statistics.median(v), 3) for k, v in runs.items()}
+        row["int8_speedup_by_round"] = [
+            round(t / q, 2) for t, q in zip(runs["torch_eager"], runs["onnx_int8"], strict=True)
+        ]
+        row["int8_speedup_vs_torch"] = round(row["torch_eager"] / row["onnx_int8"], 2)
+        row["fp32_speedup_vs_torch"] = round(row["torch_eager"] / row["onnx_fp32"], 2)
+        row["pairs_per_s"] = {k: round(batch / row[k] * 1000, 1) for k in runs}
+        row["shape"] = list(arrays["input_ids"].shape)
+        out[f"batch{batch}_ms"] = row
+    return out

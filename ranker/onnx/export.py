@@ -1,0 +1,208 @@
+"""The export stage: ONNX for a search engine, behind the gates in `gates.py`, and an int8
+copy (`quantize.py`). The contract it writes to is `ranker.serve.contract`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from ranker.config import EncodeParams, ExportParams
+from ranker.files import atomic_path, sha256_file, write_json
+from ranker.onnx.gates import (
+    check_contract,
+    evaluate_variant,
+    int8_gate,
+    ort_session,
+    parity_gate,
+)
+from ranker.onnx.quantize import quantize_int8
+from ranker.serve import contract
+from ranker.serve.contract import AXES, FP32_NAME, INPUTS, INT8_NAME, MANIFEST, OUTPUT, VOCAB
+
+log = logging.getLogger(__name__)
+
+
+class NamedInputs(torch.nn.Module):
+    """Binds ONNX inputs to the model's keyword arguments, so they cannot be swapped.
+
+    With `unpad`, each layer's feed-forward block runs on real tokens only (see `unpadded`).
+    """
+
+    def __init__(self, model: torch.nn.Module, unpad: bool = False) -> None:
+        super().__init__()
+        self.model = model
+        self.unpad = unpad
+        self._rows: torch.Tensor | None = None
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor
+    ) -> torch.Tensor:
+        if self.unpad:
+            # [tokens]: positions of real tokens in the flattened [batch * sequence].
+            self._rows = attention_mask.reshape(-1).nonzero().squeeze(1)
+        return self.model(
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+        ).logits
+
+    def unpadded(self, chunk: Any) -> Any:
+        """`chunk` (a layer's feed-forward block) applied to the real tokens only.
+
+        The block is position-wise and holds two thirds of the encoder's FLOPs, and padding
+        never reaches the logits: padded keys get zero attention weight and the classifier
+        reads [CLS]. So padded rows keep their input and skip the block: at batch 32 of the
+        sample (27% padding) int8 runs 1.13x and fp32 1.2x faster, with the same logits.
+        """
+
+        def feed_forward(hidden: torch.Tensor) -> torch.Tensor:  # [batch, sequence, hidden]
+            flat = hidden.reshape(-1, hidden.shape[-1])
+            out = chunk(flat.index_select(0, self._rows))  # [tokens, hidden]
+            return flat.index_put((self._rows,), out).reshape(hidden.shape)
+
+        return feed_forward
+
+
+@contextmanager
+def unpadded_feed_forward(wrapper: NamedInputs) -> Iterator[int]:
+    """Patch every `feed_forward_chunk` (BERT, RoBERTa, ELECTRA... layers) while exporting;
+    yields how many layers were patched (0 for other architectures: exported as they are)."""
+    modules = wrapper.model.modules() if wrapper.unpad else []
+    layers = [m for m in modules if callable(getattr(m, "feed_forward_chunk", None))]
+    try:
+        for layer in layers:
+            layer.feed_forward_chunk = wrapper.unpadded(layer.feed_forward_chunk)
+        yield len(layers)
+    finally:
+        for layer in layers:
+            # Drop the instance attribute: the class's method shows through again.
+            vars(layer).pop("feed_forward_chunk", None)
+
+
+def export_onnx(
+    model: torch.nn.Module, tokenizer: Any, path: Path, opset: int, unpad: bool = True
+) -> None:
+    """TorchScript export with both axes of every input and the batch axis of logits dynamic."""
+    # Eager attention traces to the plain MatMul/Softmax pattern that ONNX Runtime's BERT
+    # optimizer fuses into its Attention kernel; SDPA's traced graph does not fuse.
+    previous = model.config._attn_implementation
+    model.set_attn_implementation("eager")
+    # The exporter restores the wrapper's train/eval mode onto every submodule afterwards:
+    # a wrapper left in train mode would switch dropout back on in `model`.
+    wrapper = NamedInputs(model, unpad).eval()
+    # A real pair, so token_type_ids holds both 0s and 1s during tracing.
+    sample = tokenizer(
+        ["covid vaccine trial", "mask policy"],
+        ["phase 3 results of an mRNA vaccine", "face coverings and transmission"],
+        padding=True,
+        return_tensors="pt",
+    )
+    args = tuple(sample[name] for name in INPUTS)
+    dynamic = {name: {0: AXES[0], 1: AXES[1]} for name in INPUTS}
+    dynamic[OUTPUT] = {0: AXES[0]}
+    # Tracer warnings flag Python-side branches on shapes; the parity gate checks the result
+    # on every shape that matters, so they are noise here.
+    with (
+        torch.inference_mode(),
+        warnings.catch_warnings(),
+        unpadded_feed_forward(wrapper) as unpadded_layers,
+    ):
+        warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message="Exporting aten::index operator")
+        torch.onnx.export(
+            wrapper,
+            args,
+            str(path),
+            input_names=list(INPUTS),
+            output_names=[OUTPUT],
+            dynamic_axes=dynamic,
+            opset_version=opset,
+            dynamo=False,
+            do_constant_folding=True,
+        )
+    model.set_attn_implementation(previous)
+    log.info(
+        "exported %s: feed-forward on real tokens only in %d layers", path.name, unpadded_layers
+    )
+
+
+def write_manifest(
+    out_dir: Path,
+    *,
+    encode: EncodeParams,
+    params: ExportParams,
+    files: list[str],
+    provenance: dict[str, Any],
+) -> None:
+    """`ranker.json`: the contract, the model's provenance, and the SHA-256 of every file."""
+    manifest = {
+        **contract.describe(),
+        "max_length": encode.max_length,
+        "opset": params.opset,
+        "files": files,
+        "sha256": {p.name: sha256_file(p) for p in sorted(out_dir.iterdir()) if p.name != MANIFEST},
+        "provenance": {**provenance, "export": dataclasses.asdict(params)},
+    }
+    (out_dir / MANIFEST).write_text(
+        json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
+
+
+def run_export(
+    *,
+    model: torch.nn.Module,
+    tokenizer: Any,
+    frame: pd.DataFrame,
+    encode: EncodeParams,
+    params: ExportParams,
+    k: int,
+    threads: int,
+    out_dir: Path,
+    metrics_path: Path,
+    provenance: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Export, gate and quantize into `out_dir`, all or nothing; metrics hold no timings."""
+    pad_id = tokenizer.pad_token_id or 0
+    with atomic_path(out_dir, is_dir=True) as tmp:
+        fp32 = tmp / FP32_NAME
+        export_onnx(model, tokenizer, fp32, params.opset, params.unpad)
+        check_contract(fp32)
+        session = ort_session(fp32, threads)
+        parity = parity_gate(
+            model, session, tokenizer, frame, atol=params.atol, max_length=encode.max_length
+        )
+        log.info("parity passed: max abs diff %.2e", parity["max_abs_diff"])
+        variants: dict[str, Any] = {
+            "fp32": {
+                **evaluate_variant(session, frame, pad_id, k),
+                "size_mb": round(fp32.stat().st_size / 2**20, 2),
+            }
+        }
+        files = [FP32_NAME]
+        if params.quantize:
+            int8 = tmp / INT8_NAME
+            quantize_int8(fp32, int8, model.config, params.per_channel)
+            check_contract(int8)
+            variants["int8"] = {
+                **evaluate_variant(ort_session(int8, threads), frame, pad_id, k),
+                "size_mb": round(int8.stat().st_size / 2**20, 2),
+            }
+            variants["int8_drop"] = int8_gate(variants, params, k)
+            files.append(INT8_NAME)
+        tokenizer.save_pretrained(str(tmp))
+        if not (tmp / VOCAB).exists() and hasattr(tokenizer, "vocab"):
+            # Vespa's WordPiece embedder reads vocab.txt.
+            ordered = sorted(tokenizer.vocab.items(), key=lambda kv: kv[1])
+            (tmp / VOCAB).write_text("".join(f"{tok}\n" for tok, _ in ordered), encoding="utf-8")
+        write_manifest(tmp, encode=encode, params=params, files=files, provenance=provenance or {})
+    metrics = {"parity": parity, **variants}
+    write_json(metrics_path, metrics)
+    return metrics

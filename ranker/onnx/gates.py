@@ -1,0 +1,201 @@
+"""The gates an exported model must pass before it is written: the contract (names, dtypes,
+symbolic axes), parity with PyTorch, and int8 quality against fp32.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pandas as pd
+import torch
+
+from ranker.config import ExportParams
+from ranker.errors import ExportError
+from ranker.metrics import classification_metrics, ranking_metrics
+from ranker.serve.contract import AXES, INPUTS, OUTPUT, pad_batch, relevance_scores
+from ranker.serve.runtime import inference_session
+
+log = logging.getLogger(__name__)
+
+PARITY_BATCHES = (1, 7, 64)
+
+
+def check_contract(path: Path) -> None:
+    """`onnx.checker` (full) plus exact names, dtypes and symbolic axes of inputs and output."""
+    try:
+        onnx.checker.check_model(str(path), full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
+        raise ExportError(f"{path}: onnx.checker failed: {str(exc).splitlines()[0]}") from None
+    graph = onnx.load(str(path), load_external_data=False).graph
+    got_inputs = [i.name for i in graph.input]
+    if got_inputs != list(INPUTS):
+        raise ExportError(f"{path}: inputs are {got_inputs}, expected {list(INPUTS)}")
+    for value in graph.input:
+        _check_tensor(path, value, onnx.TensorProto.INT64, list(AXES))
+    outputs = [o.name for o in graph.output]
+    if outputs != [OUTPUT]:
+        raise ExportError(f"{path}: outputs are {outputs}, expected [{OUTPUT!r}]")
+    _check_tensor(path, graph.output[0], onnx.TensorProto.FLOAT, [AXES[0], 2])
+
+
+def _check_tensor(path: Path, value: Any, dtype: int, dims: list[Any]) -> None:
+    tensor = value.type.tensor_type
+    if tensor.elem_type != dtype:
+        got = onnx.TensorProto.DataType.Name(tensor.elem_type)
+        want = onnx.TensorProto.DataType.Name(dtype)
+        raise ExportError(f"{path}: {value.name} has dtype {got}, expected {want}")
+    got_dims = [d.dim_param or d.dim_value for d in tensor.shape.dim]
+    if got_dims != dims:
+        raise ExportError(f"{path}: {value.name} has shape {got_dims}, expected {dims}")
+
+
+def ort_session(path: Path, threads: int = 0) -> ort.InferenceSession:
+    try:
+        return inference_session(path, threads)
+    except Exception as exc:
+        raise ExportError(
+            f"{path}: not a loadable ONNX model ({str(exc).splitlines()[0]})"
+        ) from None
+
+
+def batch_arrays(
+    frame: pd.DataFrame, pad_id: int, length: int | None = None
+) -> dict[str, np.ndarray]:
+    """Pad the frame's encoded rows to `length` (default: the longest row) as int64 arrays."""
+    rows = list(zip(*(frame[name] for name in INPUTS), strict=True))
+    return pad_batch(rows, pad_id, length)
+
+
+def ort_logits(session: ort.InferenceSession, arrays: dict[str, np.ndarray]) -> np.ndarray:
+    return session.run([OUTPUT], {k: arrays[k] for k in INPUTS})[0]
+
+
+@torch.inference_mode()
+def torch_logits(model: torch.nn.Module, arrays: dict[str, np.ndarray]) -> np.ndarray:
+    feeds = {k: torch.from_numpy(v) for k, v in arrays.items()}
+    return model.eval()(**feeds).logits.float().numpy()
+
+
+def split_logits(run: Any, frame: pd.DataFrame, pad_id: int, batch_size: int = 64) -> np.ndarray:
+    """Logits [n, 2] of `run(arrays)` over every row, in row order, batched by length."""
+    lengths = frame["input_ids"].map(len).to_numpy()
+    order = np.argsort(lengths, kind="stable")
+    out = np.empty((len(frame), 2), dtype=np.float32)
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        out[idx] = run(batch_arrays(frame.iloc[idx], pad_id))
+    return out
+
+
+def score_frame(session: ort.InferenceSession, frame: pd.DataFrame, pad_id: int) -> np.ndarray:
+    logits = split_logits(lambda arrays: ort_logits(session, arrays), frame, pad_id)
+    return relevance_scores(logits).astype(np.float64)
+
+
+def same_ranking(queries: np.ndarray, ref: np.ndarray, other: np.ndarray, tol: float) -> bool:
+    """True when, per query, `other` in `ref`'s order never rises by more than `tol`."""
+    for query in np.unique(queries):
+        mask = queries == query
+        order = np.argsort(-ref[mask], kind="stable")
+        if np.any(np.diff(other[mask][order]) > tol):
+            return False
+    return True
+
+
+def long_pairs(tokenizer: Any, frame: pd.DataFrame, n: int, max_length: int) -> pd.DataFrame:
+    """Real validation queries with several titles joined, truncated to exactly `max_length`."""
+    rows = []
+    titles = frame["title"].tolist()
+    for i in range(n):
+        query = frame["query"].iat[i % len(frame)]
+        text = " ".join(titles[(i + j) % len(titles)] for j in range(12))
+        enc = tokenizer(query, text, truncation="only_second", max_length=max_length)
+        rows.append({k: np.asarray(enc[k]) for k in INPUTS})
+    return pd.DataFrame(rows)
+
+
+def parity_gate(
+    model: torch.nn.Module,
+    session: ort.InferenceSession,
+    tokenizer: Any,
+    frame: pd.DataFrame,
+    *,
+    atol: float,
+    max_length: int,
+) -> dict[str, Any]:
+    """Compare ONNX Runtime to PyTorch over batch sizes x lengths and on the whole split.
+
+    Lengths: the split's own, its rows padded to `max_length` (`encode.max_length`, the
+    longest input the pipeline makes), and real pairs filling all `max_length` tokens.
+    """
+    pad_id = tokenizer.pad_token_id or 0
+    grid = {}
+    longs = long_pairs(tokenizer, frame, max(PARITY_BATCHES), max_length)
+    for batch in PARITY_BATCHES:
+        rows = frame.iloc[:batch]
+        cases = {
+            "short": batch_arrays(rows, pad_id),
+            f"padded{max_length}": batch_arrays(rows, pad_id, max_length),
+            f"full{max_length}": batch_arrays(longs.iloc[:batch], pad_id, max_length),
+        }
+        for name, arrays in cases.items():
+            diff = np.abs(ort_logits(session, arrays) - torch_logits(model, arrays))
+            grid[f"b{batch}_{name}"] = float(diff.max())
+    # The whole split, batched the same way for both runtimes.
+    onnx_split = split_logits(lambda arrays: ort_logits(session, arrays), frame, pad_id)
+    torch_split = split_logits(lambda arrays: torch_logits(model, arrays), frame, pad_id)
+    split_diff = float(np.abs(onnx_split - torch_split).max())
+    max_diff = max([*grid.values(), split_diff])
+    onnx_scores, torch_scores = relevance_scores(onnx_split), relevance_scores(torch_split)
+    ranking_ok = same_ranking(frame["query"].to_numpy(), torch_scores, onnx_scores, 2 * atol)
+    report = {
+        "max_abs_diff": max_diff,
+        "grid_max_abs_diff": grid,
+        "split_rows": len(frame),
+        "same_ranking": ranking_ok,
+        "atol": atol,
+        "passed": bool(max_diff <= atol and ranking_ok),
+    }
+    if not report["passed"]:
+        why = (
+            f"max |onnx - torch| = {max_diff:.2e} > atol {atol:.0e}"
+            if max_diff > atol
+            else "ranking differs"
+        )
+        raise ExportError(f"parity gate failed: {why}; grid {grid}")
+    return report
+
+
+def evaluate_variant(
+    session: ort.InferenceSession, frame: pd.DataFrame, pad_id: int, k: int
+) -> dict[str, float]:
+    scores = score_frame(session, frame, pad_id)
+    ranking = ranking_metrics(frame["query"].tolist(), frame["label"].tolist(), scores, k)
+    return {
+        f"ndcg@{k}": ranking[f"ndcg@{k}"],
+        "roc_auc": classification_metrics(frame["label"].tolist(), scores)["roc_auc"],
+    }
+
+
+def int8_gate(variants: dict[str, Any], params: ExportParams, k: int) -> dict[str, float]:
+    """How much int8 loses against fp32; fails the stage past the params' limits."""
+    drop = {
+        metric: variants["fp32"][metric] - variants["int8"][metric]
+        for metric in (f"ndcg@{k}", "roc_auc")
+    }
+    log.info("int8: nDCG@%d drop %.4f, ROC-AUC drop %.4f", k, drop[f"ndcg@{k}"], drop["roc_auc"])
+    limits = {f"ndcg@{k}": params.max_ndcg_drop, "roc_auc": params.max_auc_drop}
+    names = {f"ndcg@{k}": f"nDCG@{k}", "roc_auc": "ROC-AUC"}
+    if any(drop[m] > limits[m] for m in drop):
+        detail = ", ".join(
+            f"{names[m]} {variants['fp32'][m]:.4f} -> {variants['int8'][m]:.4f} "
+            f"(drop {drop[m]:.4f}, max {limits[m]})"
+            for m in drop
+        )
+        raise ExportError(f"int8 model loses too much: {detail}")
+    return drop

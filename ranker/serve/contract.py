@@ -1,0 +1,65 @@
+"""The ONNX contract, declared once: what the exported graph takes and returns, what the
+folder holds, and how a score is read from the logits.
+
+Export writes to it, the gates check against it, the runtime and `ranker-rerank` read by
+it; a search engine's rank profile references the same names. Imports only numpy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+# Inputs in graph order, each int64 [batch, sequence]; the output is float32 [batch, 2].
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+OUTPUT = "logits"
+AXES = ("batch", "sequence")
+LABELS = {0: "irrelevant", 1: "relevant"}
+SCORE = "logits[:, 1] - logits[:, 0]"
+
+# The exported folder.
+FP32_NAME = "model.onnx"
+INT8_NAME = "model.int8.onnx"
+MODELS = {"fp32": FP32_NAME, "int8": INT8_NAME}
+TOKENIZER = "tokenizer.json"
+VOCAB = "vocab.txt"
+MANIFEST = "ranker.json"
+
+
+def relevance_scores(logits: Any) -> Any:
+    """Relevance per row of [batch, 2] logits: logit(relevant) - logit(irrelevant), the
+    log-odds of "relevant". Works on numpy arrays and torch tensors alike."""
+    return logits[:, 1] - logits[:, 0]
+
+
+def describe() -> dict[str, Any]:
+    """The contract as the manifest (`ranker.json`) records it."""
+    return {
+        "inputs": {name: {"dtype": "int64", "shape": list(AXES)} for name in INPUTS},
+        "output": {OUTPUT: {"dtype": "float32", "shape": [AXES[0], 2]}},
+        "score": SCORE,
+        "labels": {str(k): v for k, v in LABELS.items()},
+    }
+
+
+def pad_batch(
+    rows: Sequence[tuple[Sequence[int], Sequence[int], Sequence[int]]],
+    pad_id: int,
+    length: int | None = None,
+) -> dict[str, np.ndarray]:
+    """(input_ids, attention_mask, token_type_ids) per pair -> the graph's padded inputs.
+
+    Pads to `length`, default the longest row: padded positions get `pad_id`, mask 0 and
+    type 0, as the tokenizer would.
+    """
+    width = length or max(len(ids) for ids, _, _ in rows)
+    feeds = {name: np.zeros((len(rows), width), dtype=np.int64) for name in INPUTS}
+    feeds["input_ids"].fill(pad_id)
+    for i, (ids, mask, types) in enumerate(rows):
+        n = len(ids)
+        feeds["input_ids"][i, :n] = ids
+        feeds["attention_mask"][i, :n] = mask
+        feeds["token_type_ids"][i, :n] = types
+    return feeds

@@ -1,0 +1,167 @@
+"""Faults in storage and runs: corrupted cache or workspace files, kills, leftovers, modes.
+
+Each case: what DVC misses, what `make verify` reports, nothing stray, outputs recoverable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ranker.config import DataParams
+from ranker.data.download import run_download
+from ranker.errors import DataError
+from ranker.files import atomic_path
+from tests.conftest import ROOT, dvc, git, run, tool_env
+from tests.test_faults_cli import flip_bytes
+
+PAIRS = b"query,title,label\nq1,relevant title,1\nq1,other title,0\nq2,third,0\nq2,fourth,1\n"
+
+
+# --- DVC cache and workspace corruption ------------------------------------------------
+
+
+def test_verify_catches_what_dvc_checkout_does_not(pipeline_repo: Path, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(pipeline_repo, repo, symlinks=True)
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    (model_out,) = [o for o in lock["stages"]["train"]["outs"] if o["path"] == "models/model"]
+    listing = repo / ".dvc/cache/files/md5" / model_out["md5"][:2] / model_out["md5"][2:]
+    (entry,) = [e for e in json.loads(listing.read_text()) if e["relpath"] == "model.safetensors"]
+    cached = repo / ".dvc/cache/files/md5" / entry["md5"][:2] / entry["md5"][2:]
+    good = cached.read_bytes()
+    os.chmod(cached, 0o644)
+    flip_bytes(cached)
+    workspace = repo / "models/model/model.safetensors"
+    workspace.unlink()
+
+    # DVC 3.67 checks out the corrupt object without noticing.
+    assert dvc("checkout", cwd=repo).returncode == 0
+    assert workspace.read_bytes() != good
+
+    def verify() -> subprocess.CompletedProcess:
+        return run(["make", "-s", "-f", str(ROOT / "Makefile"), "verify"], cwd=repo, check=False)
+
+    proc = verify()
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert lines == [
+        f"error: models/model/model.safetensors: workspace file has md5 "
+        f"{_md5(workspace)}, dvc.lock expects {entry['md5']}",
+        f"error: models/model/model.safetensors: cache object "
+        f"{cached.relative_to(repo)} is corrupt (md5 {_md5(cached)}, expected {entry['md5']})",
+    ]
+    # The good object back in the cache: DVC's status is clean, the workspace is not.
+    cached.write_bytes(good)
+    assert json.loads(dvc("status", "--json", cwd=repo).stdout) == {}
+    proc = verify()
+    assert proc.returncode != 0 and "workspace file has md5" in proc.stderr
+    assert "cache object" not in proc.stderr
+    # The remedy README gives: remove the file and check it out again.
+    workspace.unlink()
+    dvc("checkout", cwd=repo)
+    proc = verify()
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("verified ")
+
+
+def _md5(path: Path) -> str:
+    from ranker.verify import md5_file
+
+    return md5_file(path)
+
+
+# --- kills and leftovers -----------------------------------------------------------------
+
+
+def test_a_killed_writers_leftover_is_ignored_and_removed_next_time(tmp_path: Path) -> None:
+    dest = tmp_path / "models" / "onnx"
+    leftover = dest.with_name(".onnx.tmp")
+    leftover.mkdir(parents=True)
+    (leftover / "model.onnx").write_bytes(b"half a model")
+    git("init", "-q", cwd=tmp_path)
+    shutil.copy(ROOT / ".gitignore", tmp_path / ".gitignore")
+    assert git("check-ignore", "-q", "models/.onnx.tmp", cwd=tmp_path).returncode == 0
+    with atomic_path(dest, is_dir=True) as tmp:
+        assert not (tmp / "model.onnx").exists(), "the leftover was cleared"
+        (tmp / "model.onnx").write_bytes(b"a model")
+    assert not leftover.exists() and (dest / "model.onnx").read_bytes() == b"a model"
+    assert oct(dest.stat().st_mode & 0o777) == "0o755"
+    assert oct((dest / "model.onnx").stat().st_mode & 0o777) == "0o644"
+
+
+def _start(repo: Path, *cmd: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", *cmd],
+        cwd=repo,
+        env=tool_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert proc.poll() is None, f"exited {proc.returncode} before {path} appeared"
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+def test_sigterm_during_train_cleans_up(pipeline_repo: Path, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(pipeline_repo, repo, symlinks=True)
+    cmd = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]["train"]["cmd"]
+    proc = _start(repo, *cmd.split()[2:])
+    checkpoints = repo / "models" / ".model.checkpoints"
+    _wait_for(checkpoints, proc)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert stderr.strip().splitlines()[-1].startswith("error: interrupted (SIGTERM)")
+    assert not checkpoints.exists() and not (repo / "models" / ".model.tmp").exists()
+
+
+def test_sigkill_during_export_leaves_only_ignored_scratch_that_the_next_run_removes(
+    pipeline_repo: Path, tmp_path: Path
+) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(pipeline_repo, repo, symlinks=True)
+    before = (repo / "dvc.lock").read_text()
+    cmd = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]["export"]["cmd"]
+    proc = _start(repo, *cmd.split()[2:])
+    scratch = repo / "models" / ".onnx.tmp"
+    _wait_for(scratch / "model.onnx", proc)
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert scratch.exists()
+    assert git("status", "--porcelain", "--", "models", cwd=repo).stdout == "", "ignored by git"
+    dvc("repro", "--force", "--single-item", "export", cwd=repo)
+    assert not scratch.exists()
+    assert (repo / "dvc.lock").read_text() == before, "the rerun rebuilt the same ONNX"
+
+
+def test_outputs_have_normal_file_modes(pipeline_repo: Path) -> None:
+    for folder in ("models/model", "models/onnx", "data/raw"):
+        root = pipeline_repo / folder
+        assert oct(root.stat().st_mode & 0o777) == "0o755", folder
+        for path in root.iterdir():
+            assert oct(path.stat().st_mode & 0o777) == "0o644", path
+
+
+def test_bad_source_csv_fails_in_one_line_and_leaves_nothing(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"query,title,label\nq,t,1\n\xff\xfe,x,0\n")
+    with pytest.raises(DataError, match=r"bad.csv: not UTF-8 text \(byte 0xff at line 3\)"):
+        run_download(DataParams(source=str(bad)), tmp_path / "data/raw", tmp_path / "m.json")
+    assert not list((tmp_path / "data").iterdir())
