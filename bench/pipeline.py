@@ -69,6 +69,8 @@ def _memory_child(steps: int) -> None:
     model = load_classifier(PACKAGED_MODEL_ID, 42)
     collator = make_collator(tokenizer, encode)
     precision = TrainParams().precision
-    make_trainer(model, PairDataset(frame), collator, steps, 16, True, precision).train()
+    make_trainer(
+        model, PairDataset(frame), collator, steps=steps, batch=16, group=True, precision=precision
+    ).train()
     status = Path("/proc/self/status").read_text()
     print(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))

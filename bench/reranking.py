@@ -23,7 +23,7 @@ def reranking(tokenizer: Any, frame: pd.DataFrame, repeats: int, rounds: int) ->
     model = load_classifier(PACKAGED_MODEL_ID, 42).eval()
     tmp = Path(tempfile.mkdtemp(prefix="bench-onnx-"))
     fp32, int8 = tmp / "model.onnx", tmp / "model.int8.onnx"
-    export_onnx(model, tokenizer, fp32, 17)
+    export_onnx(model, tokenizer, fp32, opset=17)
     quantize_int8(fp32, int8, model.config)
     sessions = {"onnx_fp32": ort_session(fp32), "onnx_int8": ort_session(int8)}
     out: dict[str, Any] = {}

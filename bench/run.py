@@ -71,8 +71,17 @@ def main() -> None:
         rows = pairs.sample(n=min(len(pairs), args.steps * 16 * 4), random_state=0)
         for freeze in (False, True):
             key = f"{data_name}_{'frozen' if freeze else 'unfrozen'}"
-            ref = training_throughput(tokenizer, rows, freeze, "reference", args.steps)
-            ours = training_throughput(tokenizer, rows, freeze, "project", args.steps, precision)
+            ref = training_throughput(
+                tokenizer, rows, freeze=freeze, recipe="reference", steps=args.steps
+            )
+            ours = training_throughput(
+                tokenizer,
+                rows,
+                freeze=freeze,
+                recipe="project",
+                steps=args.steps,
+                precision=precision,
+            )
             row = {
                 "reference": ref,
                 "project": ours,
@@ -82,7 +91,14 @@ def main() -> None:
             }
             if native_bf16():
                 # bf16 is opt-in (train.precision: bf16): shown where the CPU runs it natively.
-                bf16 = training_throughput(tokenizer, rows, freeze, "project", args.steps, "bf16")
+                bf16 = training_throughput(
+                    tokenizer,
+                    rows,
+                    freeze=freeze,
+                    recipe="project",
+                    steps=args.steps,
+                    precision="bf16",
+                )
                 row["project_bf16"] = bf16
                 row["speedup_bf16"] = round(bf16["samples_per_s"] / ref["samples_per_s"], 2)
             training[key] = row
@@ -91,8 +107,12 @@ def main() -> None:
 
     # 2. Frozen base, whole default run (3 epochs on the sample): cached features vs recompute.
     steps = 3 * -(-len(train_df) // 16)
-    recompute = training_throughput(tokenizer, train_df, True, "project", steps, precision)
-    cached = training_throughput(tokenizer, train_df, True, "cached", steps, precision)
+    recompute = training_throughput(
+        tokenizer, train_df, freeze=True, recipe="project", steps=steps, precision=precision
+    )
+    cached = training_throughput(
+        tokenizer, train_df, freeze=True, recipe="cached", steps=steps, precision=precision
+    )
     results["frozen_cache"] = {
         "recompute": recompute,
         "cached": cached,

@@ -23,6 +23,7 @@ def make_trainer(
     model: torch.nn.Module,
     ds: Any,
     collator: Any,
+    *,
     steps: int,
     batch: int,
     group: bool,
@@ -47,6 +48,7 @@ def make_trainer(
 def training_throughput(
     tokenizer: Any,
     pairs: pd.DataFrame,
+    *,
     freeze: bool,
     recipe: str,
     steps: int,
@@ -66,11 +68,23 @@ def training_throughput(
         features = pooled_features(model, frame, collator, 64, precision)
         ds = FeatureDataset(features, frame["label"].astype(int).tolist())
         trainer = make_trainer(
-            HeadOnly(model), ds, default_data_collator, steps, batch, False, precision
+            HeadOnly(model),
+            ds,
+            default_data_collator,
+            steps=steps,
+            batch=batch,
+            group=False,
+            precision=precision,
         )
     else:
         trainer = make_trainer(
-            model, PairDataset(frame), collator, steps, batch, recipe == "project", precision
+            model,
+            PairDataset(frame),
+            collator,
+            steps=steps,
+            batch=batch,
+            group=recipe == "project",
+            precision=precision,
         )
     trainer.train()
     wall = time.perf_counter() - start

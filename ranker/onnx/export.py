@@ -88,7 +88,7 @@ def unpadded_feed_forward(wrapper: NamedInputs) -> Iterator[int]:
 
 
 def export_onnx(
-    model: torch.nn.Module, tokenizer: Any, path: Path, opset: int, unpad: bool = True
+    model: torch.nn.Module, tokenizer: Any, path: Path, *, opset: int, unpad: bool = True
 ) -> None:
     """TorchScript export with both axes of every input and the batch axis of logits dynamic."""
     # Eager attention traces to the plain MatMul/Softmax pattern that ONNX Runtime's BERT
@@ -173,7 +173,7 @@ def run_export(
     pad_id = tokenizer.pad_token_id or 0
     with atomic_path(out_dir, is_dir=True) as tmp:
         fp32 = tmp / FP32_NAME
-        export_onnx(model, tokenizer, fp32, params.opset, params.unpad)
+        export_onnx(model, tokenizer, fp32, opset=params.opset, unpad=params.unpad)
         check_contract(fp32)
         session = ort_session(fp32, threads)
         parity = parity_gate(
