@@ -51,7 +51,7 @@ restore:
 bench: $(STAMP)
 	$(PY) -m bench.run
 
-# Run queued experiments with J workers. Each uses train.threads torch threads (a param,
+# Run queued experiments with J workers. Each uses run.threads torch threads (a param,
 # since the thread count changes the model): queue them with J x threads <= cores.
 J ?= 2
 queue: $(STAMP)

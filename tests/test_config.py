@@ -62,7 +62,7 @@ def test_float_written_as_string_or_int_is_accepted() -> None:
 def test_params_are_frozen() -> None:
     params = parse_params({})
     with pytest.raises(AttributeError):
-        params.train.seed = 1  # type: ignore[misc]
+        params.run.seed = 1  # type: ignore[misc]
 
 
 def test_load_params_names_the_file(tmp_path: Path) -> None:
