@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -121,6 +122,18 @@ def copy_project(dest: Path) -> Path:
     (dest / "dvc.lock").unlink(missing_ok=True)
     git("init", "-q", "-b", "main", cwd=dest)
     return dest
+
+
+def ran(proc: subprocess.CompletedProcess) -> set[str]:
+    """The stages a `dvc repro` / `dvc exp run` ran (not those restored or skipped)."""
+    return set(re.findall(r"Running stage '([^']+)'", proc.stdout))
+
+
+def set_param(repo: Path, section: str, key: str, value: Any) -> None:
+    path = repo / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    params[section][key] = value
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 def write_params(repo: Path, params: dict[str, Any]) -> None:

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from tests.conftest import dvc, git
+from tests.conftest import dvc, git, ran, set_param
 
 STAGES_AFTER_SPLIT = {"split", "encode", "train", "evaluate", "export"}
 
@@ -22,17 +20,6 @@ def repo(pipeline_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     dest = tmp_path_factory.mktemp("exp") / "repo"
     shutil.copytree(pipeline_repo, dest, symlinks=True)
     return dest
-
-
-def ran(proc: Any) -> set[str]:
-    return set(re.findall(r"Running stage '([^']+)'", proc.stdout))
-
-
-def set_param(repo: Path, section: str, key: str, value: Any) -> None:
-    path = repo / "params.yaml"
-    params = yaml.safe_load(path.read_text())
-    params[section][key] = value
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 def reset(repo: Path) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -16,12 +15,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-import yaml
 
 from ranker.config import DataParams
 from ranker.data.download import run_download
 from ranker.errors import DownloadError
-from tests.conftest import ROOT, dvc, run
+from tests.conftest import ROOT, dvc, ran, run, set_param
 
 PAIRS = b"query,title,label\nq1,relevant title,1\nq1,other title,0\nq2,third,0\nq2,fourth,1\n"
 
@@ -146,18 +144,6 @@ def test_hostile_body_is_stopped_in_bounded_memory(
 # --- stale sources: a changed file or URL body is noticed by dvc repro -------------------
 
 
-def ran(proc: subprocess.CompletedProcess) -> set[str]:
-    import re
-
-    return set(re.findall(r"Running stage '([^']+)'", proc.stdout))
-
-
-def set_source(repo: Path, value: str) -> None:
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["data"]["source"] = value
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-
-
 def test_changed_local_csv_and_url_body_are_noticed(
     pipeline_repo: Path, tmp_path: Path, source: Source
 ) -> None:
@@ -165,7 +151,7 @@ def test_changed_local_csv_and_url_body_are_noticed(
     shutil.copytree(pipeline_repo, repo, symlinks=True)
     csv = tmp_path / "pairs.csv"
     csv.write_bytes(PAIRS)
-    set_source(repo, str(csv))
+    set_param(repo, "data", "source", str(csv))
     assert ran(dvc("repro", "split", cwd=repo)) == {"download", "split"}
     assert ran(dvc("repro", "split", cwd=repo)) == set()
     csv.write_bytes(PAIRS + b"q3,a new judgement,1\nq3,another,0\n")
@@ -175,7 +161,7 @@ def test_changed_local_csv_and_url_body_are_noticed(
     assert ran(dvc("repro", "split", cwd=repo)) == {"download", "split"}
 
     source.body = PAIRS + b"q5,served over http,1\nq5,also served,0\n"
-    set_source(repo, source.url)
+    set_param(repo, "data", "source", source.url)
     assert ran(dvc("repro", "split", cwd=repo)) == {"download", "split"}
     # Same bytes under a new ETag: download reruns, its output is unchanged, split does not.
     source.etag = '"v2"'

@@ -7,12 +7,11 @@ import json
 import re
 import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
-from tests.conftest import ROOT, commit_all, dvc, git, run
+from tests.conftest import ROOT, commit_all, dvc, git, ran, run, set_param
 
 # Words that would mean a machine-dependent number found its way into an output.
 TIMING = re.compile(r"runtime|latency|per_s|per_second|threads|hostname|wall", re.IGNORECASE)
@@ -41,17 +40,6 @@ def result_files(repo: Path) -> dict[str, bytes]:
             if path.is_file() and path.name != ".gitignore":
                 files[str(path.relative_to(repo))] = path.read_bytes()
     return files
-
-
-def ran(proc: Any) -> set[str]:
-    return set(re.findall(r"Running stage '([^']+)'", proc.stdout))
-
-
-def set_param(repo: Path, section: str, key: str, value: Any) -> None:
-    path = repo / "params.yaml"
-    params = yaml.safe_load(path.read_text())
-    params[section][key] = value
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 def restore(repo: Path) -> None:
