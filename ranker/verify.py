@@ -13,7 +13,6 @@ md5 that `dvc.lock` records.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from collections.abc import Iterator
@@ -21,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+
+from ranker.files import file_digest
 
 CACHE = Path(".dvc") / "cache" / "files" / "md5"
 
@@ -32,11 +33,7 @@ class Tracked:
 
 
 def md5_file(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_digest(path, "md5")
 
 
 def cache_object(root: Path, md5: str) -> Path:
@@ -91,18 +88,26 @@ def _check_dir(root: Path, out: Tracked) -> Iterator[str]:
                 yield f"{out.path}/{rel}: in the workspace but not in the output dvc.lock records"
 
 
-def verify(root: str | Path = ".", targets: list[str] | None = None) -> list[str]:
-    """One line per problem found; an empty list means every selected output is intact."""
-    root = Path(root)
+def selected_outputs(root: Path, targets: list[str]) -> list[Tracked]:
+    """The outputs of dvc.lock at or under `targets` (all of them when there are none)."""
+    return [out for out in locked_outputs(root) if _selected(out.path, targets)]
+
+
+def check_outputs(root: Path, outputs: list[Tracked]) -> list[str]:
+    """One line per problem found; an empty list means every output is intact."""
     problems: list[str] = []
-    for out in locked_outputs(root):
-        if not _selected(out.path, targets or []):
-            continue
+    for out in outputs:
         if out.md5.endswith(".dir"):
             problems.extend(_check_dir(root, out))
         else:
             problems.extend(_check_file(root, out.path, out.md5))
     return problems
+
+
+def verify(root: str | Path = ".", targets: list[str] | None = None) -> list[str]:
+    """`check_outputs` on the outputs at or under `targets`."""
+    root = Path(root)
+    return check_outputs(root, selected_outputs(root, targets or []))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,13 +118,13 @@ def main(argv: list[str] | None = None) -> int:
         print("error: dvc.lock: not found; run from the repository root", file=sys.stderr)
         return 1
     targets = [p.rstrip("/") for p in args.paths]
-    problems = verify(".", targets)
-    for line in problems:
-        print(f"error: {line}", file=sys.stderr)
-    checked = [o.path for o in locked_outputs(Path(".")) if _selected(o.path, targets)]
+    checked = selected_outputs(Path("."), targets)
     if not checked:
         print(f"error: no output of dvc.lock at {', '.join(targets)}", file=sys.stderr)
         return 1
+    problems = check_outputs(Path("."), checked)
+    for line in problems:
+        print(f"error: {line}", file=sys.stderr)
     if problems:
         return 1
     print(f"verified {len(checked)} output(s): workspace and cache match dvc.lock")
