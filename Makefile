@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: run test lint format push pull-onnx verify restore bench queue clean-venv
+.PHONY: run test cv compare lint format push pull-onnx verify restore bench queue clean-venv
 
 $(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -24,28 +24,42 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# K-fold cross-validation over queries (cv/dvc.yaml): every query scored once by a model
+# that never saw it; metrics/cv.json holds means, fold spread, 95% CIs and paired tests.
+cv: $(STAMP)
+	dvc repro cv/dvc.yaml
+
+# Per-query nDCG@k of two revisions or experiments (or `workspace`), read back through DVC:
+# make compare A=main B=my-exp [COMPARE_PATH=plots/cv-summary/per_query.csv]
+compare: $(STAMP)
+	@test -n "$(A)" -a -n "$(B)" || { echo "usage: make compare A=<rev|exp|workspace> B=<rev|exp|workspace>" >&2; exit 2; }
+	python -m ranker.evaluation.compare "$(A)" "$(B)" $(if $(COMPARE_PATH),--path "$(COMPARE_PATH)")
+
 # Send every DVC-tracked output of the last run, and the run-cache (every stage run this
 # cache remembers, so a clone can restore them by params without training), to the default
 # remote (REMOTE=s3 for S3).
 push: $(STAMP)
-	dvc push --run-cache $(if $(REMOTE),-r $(REMOTE))
+	dvc push --run-cache $(if $(REMOTE),-r $(REMOTE)) dvc.yaml $(if $(wildcard cv/dvc.lock),cv/dvc.yaml)
 
-# Fetch only the ONNX artifacts (the export stage's outputs): no data, no training; then
-# re-hash what arrived (the workspace files and the local cache objects).
+# Fetch only what the export stage wrote (models/onnx and the Vespa application package
+# models/vespa): no data, no training; then re-hash what arrived (workspace and cache).
 pull-onnx: $(STAMP)
 	dvc pull $(if $(REMOTE),-r $(REMOTE)) export
-	python -m ranker.verify models/onnx
+	python -m ranker.verify models/onnx models/vespa
 
 # Re-hash DVC-tracked outputs (all, or PATHS=...) in the workspace and the local cache
 # against dvc.lock: one line per mismatch, non-zero exit if any. DVC's checkout does not.
 verify:
 	python -m ranker.verify $(PATHS)
 
-# After a failed or unwanted run: params.yaml and dvc.lock back to the last commit (or
+# After a failed or unwanted run: params.yaml and the locks back to the last commit (or
 # what `dvc` staged after the last good run), and that run's outputs out of the DVC cache.
+# Cross-validation's outputs come back too where the cache has them (`make cv` ran here).
 restore:
 	git checkout -- params.yaml dvc.lock
-	dvc checkout --force
+	git ls-files cv/dvc.lock | xargs -r git checkout --
+	dvc checkout --force dvc.yaml
+	@test ! -f cv/dvc.lock || dvc checkout --force cv/dvc.yaml 2>/dev/null || echo "restore: cross-validation outputs are not in the cache here (make cv, or dvc pull cv/dvc.yaml)"
 
 # Speed and memory against the reference recipe; writes bench/results.json (not run by tests).
 bench: $(STAMP)

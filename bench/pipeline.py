@@ -22,7 +22,7 @@ def repro_noop_seconds(repeats: int = 3) -> dict[str, Any]:
     """Median wall time of `dvc repro` with nothing changed, in this repository."""
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     status = subprocess.run(
-        [sys.executable, "-m", "dvc", "status", "--json"],
+        [sys.executable, "-m", "dvc", "status", "--json", "dvc.yaml"],
         cwd=ROOT,
         env=env,
         capture_output=True,

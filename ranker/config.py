@@ -29,6 +29,9 @@ class DataParams:
     source: str = "ranker/data/sample_topics.yaml"
     # Expected SHA-256 of the fetched file; checked before anything lands in data/.
     sha256: str | None = None
+    # TREC-COVID sources (a spec YAML naming topics, qrels and metadata): which topic text
+    # becomes the query. `both` joins the keyword query and the question.
+    query_field: Literal["query", "question", "both"] = "query"
     # None: labels must be binary 0/1. An int t: labels are graded judgements 0/1/2
     # (TREC-COVID qrels) and a pair is relevant when its grade is >= t.
     graded_threshold: int | None = field(default=None, metadata={"min": 1, "max": 2})
@@ -50,11 +53,47 @@ class DataParams:
 
 @dataclass(frozen=True)
 class SplitParams:
+    # query: every query's pairs in one split only | random: row-level (the reference).
     strategy: Literal["query", "random"] = "query"
-    test_size: float = field(default=0.2, metadata={"min": 0.01, "max": 0.99, "open": True})
+    # Shares of the queries (or rows, for random) held out for validation (picks the best
+    # epoch) and for test (the reported numbers; never seen by training or selection).
+    valid_size: float = field(default=0.2, metadata={"min": 0.01, "max": 0.98, "open": True})
+    test_size: float = field(default=0.2, metadata={"min": 0.01, "max": 0.98, "open": True})
     seed: int = 42
-    # Only for strategy=random: keep the positive rate equal in both splits.
+    # Only for strategy=random: keep the positive rate equal in all splits.
     stratify: bool = False
+
+
+@dataclass(frozen=True)
+class VespaParams:
+    """The Vespa application package the export stage writes to models/vespa."""
+
+    # Which exported ONNX file the package serves.
+    model: Literal["fp32", "int8"] = "fp32"
+    # Size of the query token tensor query(q): longer queries are cut there, as Vespa does.
+    query_tokens: int = field(default=32, metadata={"min": 1, "max": 512})
+    # Hits the global phase re-ranks with the cross-encoder, after BM25.
+    rerank_count: int = field(default=100, metadata={"min": 1})
+    # Max |score difference| between Vespa-built and pipeline inputs where their tokens
+    # agree; past it the export stage fails.
+    atol: float = field(default=1e-4, metadata={"min": 0.0, "open_min": True})
+
+
+@dataclass(frozen=True)
+class CvParams:
+    """K-fold cross-validation over queries (`make cv`, stages in cv/dvc.yaml)."""
+
+    # The fold ids 0..K-1. A list, not a count: DVC's foreach generates one stage per entry.
+    folds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    # Seed of the query-to-fold assignment (the inner validation split uses split.seed).
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if list(self.folds) != list(range(len(self.folds))) or len(self.folds) < 2:
+            raise ParamError(
+                f"cv.folds: {list(self.folds)!r} must be the fold ids 0..K-1 with K >= 2 "
+                "(e.g. [0, 1, 2, 3, 4] for 5 folds)"
+            )
 
 
 @dataclass(frozen=True)
@@ -134,6 +173,8 @@ class Params:
     run: RunParams = RunParams()
     evaluate: EvaluateParams = EvaluateParams()
     export: ExportParams = ExportParams()
+    vespa: VespaParams = VespaParams()
+    cv: CvParams = CvParams()
 
 
 def _type_name(tp: Any) -> str:
@@ -153,6 +194,10 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
         if value in args:
             return value
         raise ParamError(f"{key}: {value!r} is not one of {', '.join(map(repr, args))}")
+    if origin is tuple:
+        if isinstance(value, list | tuple):
+            return tuple(_coerce(f"{key}[{i}]", v, args[0]) for i, v in enumerate(value))
+        raise ParamError(f"{key}: {value!r} is not a list")
     if args and type(None) in args:
         if value is None:
             return None
@@ -225,6 +270,13 @@ def parse_params(raw: Any) -> Params:
     params = Params(**built)
     if params.split.stratify and params.split.strategy != "random":
         raise ParamError("split.stratify: true only applies with split.strategy: random")
+    if params.vespa.model == "int8" and not params.export.quantize:
+        raise ParamError("vespa.model: 'int8' needs export.quantize: true")
+    if params.split.valid_size + params.split.test_size >= 1:
+        raise ParamError(
+            f"split: valid_size {params.split.valid_size} + test_size {params.split.test_size} "
+            "leave nothing to train on; their sum must be < 1"
+        )
     return params
 
 

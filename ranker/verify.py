@@ -40,13 +40,23 @@ def cache_object(root: Path, md5: str) -> Path:
     return root / CACHE / md5[:2] / md5[2:]
 
 
+# The main pipeline's lock, and cross-validation's once `make cv` has run (its stages run
+# with wdir: .., so its paths are relative to the project root too).
+LOCKS = ("dvc.lock", "cv/dvc.lock")
+
+
 def locked_outputs(root: Path) -> list[Tracked]:
-    lock = yaml.safe_load((root / "dvc.lock").read_text(encoding="utf-8")) or {}
-    return [
-        Tracked(out["path"], out["md5"])
-        for stage in (lock.get("stages") or {}).values()
-        for out in stage.get("outs") or []
-    ]
+    found = []
+    for name in LOCKS:
+        if not (root / name).is_file():
+            continue
+        lock = yaml.safe_load((root / name).read_text(encoding="utf-8")) or {}
+        found += [
+            Tracked(out["path"], out["md5"])
+            for stage in (lock.get("stages") or {}).values()
+            for out in stage.get("outs") or []
+        ]
+    return found
 
 
 def _selected(path: str, targets: list[str]) -> bool:

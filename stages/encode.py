@@ -1,4 +1,4 @@
-"""DVC stage: tokenize the train and validation pairs."""
+"""DVC stage: tokenize the train, validation and test pairs."""
 
 from __future__ import annotations
 
@@ -16,13 +16,12 @@ from ranker.stage import run_stage
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--train", required=True, type=Path)
-    parser.add_argument("--valid", required=True, type=Path)
+    parser.add_argument("--split", required=True, type=Path, help="split directory")
     parser.add_argument("--out", required=True, type=Path, help="output directory")
     args = parser.parse_args()
     params = load_params(args.params)
     tokenizer = load_tokenizer(params.model.name)
-    splits = {"train": read_pairs(args.train), "valid": read_pairs(args.valid)}
+    splits = {name: read_pairs(args.split / f"{name}.csv") for name in ("train", "valid", "test")}
     run_encode(splits, tokenizer, params.encode, inside_repo(args.out))
 
 

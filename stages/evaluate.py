@@ -1,4 +1,4 @@
-"""DVC stage: validation metrics, baselines and plots."""
+"""DVC stage: held-out metrics with uncertainty, baselines, behaviour checks and plots."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 from ranker.config import load_params
 from ranker.files import inside_repo
 from ranker.model.batches import make_collator
+from ranker.model.behaviour import run_behaviour
 from ranker.model.encode import load_encoded
 from ranker.model.evaluate import run_evaluate
 from ranker.model.modeling import load_classifier, load_tokenizer, set_threads
@@ -19,14 +20,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--model", required=True, type=Path, help="fine-tuned model directory")
-    parser.add_argument("--valid", required=True, type=Path, help="encoded validation parquet")
+    parser.add_argument("--test", required=True, type=Path, help="encoded held-out parquet")
     parser.add_argument("--metrics", required=True, type=Path)
     parser.add_argument("--plots", required=True, type=Path, help="plots directory")
     args = parser.parse_args()
     params = load_params(args.params)
     set_threads(params.run.threads)
-    frame = load_encoded(args.valid)
-    collator = make_collator(load_tokenizer(str(args.model)), params.encode)
+    frame = load_encoded(args.test)
+    tokenizer = load_tokenizer(str(args.model))
+    collator = make_collator(tokenizer, params.encode)
     batch = params.run.eval_batch_size
     tuned = load_classifier(str(args.model), params.run.seed)
     # The same architecture before fine-tuning: base weights and a fresh, seeded head.
@@ -35,6 +37,14 @@ def main() -> None:
         frame=frame,
         model_scores=predict_scores(tuned, frame, collator, batch, desc="score model"),
         pretrained_scores=predict_scores(untuned, frame, collator, batch, desc="score pretrained"),
+        behaviour=run_behaviour(
+            model=tuned,
+            tokenizer=tokenizer,
+            collator=collator,
+            frame=frame,
+            encode=params.encode,
+            batch_size=batch,
+        ),
         k=params.evaluate.k,
         metrics_path=inside_repo(args.metrics),
         plots_dir=inside_repo(args.plots),

@@ -1,4 +1,5 @@
-"""DVC stage: export ONNX (fp32 and int8) behind a contract check and a parity gate."""
+"""DVC stage: export ONNX (fp32 and int8) behind a contract check and a parity gate, and the
+Vespa application package behind a gate on Vespa-built inputs."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from ranker.model.modeling import load_classifier, load_tokenizer, set_threads
 from ranker.onnx.export import run_export
 from ranker.provenance import read_provenance
 from ranker.stage import run_stage
+from ranker.vespa.build import run_vespa
 
 
 def main() -> None:
@@ -19,15 +21,20 @@ def main() -> None:
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--model", required=True, type=Path, help="fine-tuned model directory")
     parser.add_argument("--valid", required=True, type=Path, help="encoded validation parquet")
+    parser.add_argument("--test", required=True, type=Path, help="encoded test parquet")
     parser.add_argument("--out", required=True, type=Path, help="ONNX output directory")
+    parser.add_argument("--vespa", required=True, type=Path, help="Vespa package directory")
     parser.add_argument("--metrics", required=True, type=Path)
     args = parser.parse_args()
     params = load_params(args.params)
     threads = set_threads(params.run.threads)
+    valid = load_encoded(args.valid)
+    vespa_dir = inside_repo(args.vespa)
     run_export(
         model=load_classifier(str(args.model), params.run.seed),
         tokenizer=load_tokenizer(str(args.model)),
-        frame=load_encoded(args.valid),
+        frame=valid,
+        test_frame=load_encoded(args.test),
         encode=params.encode,
         params=params.export,
         k=params.evaluate.k,
@@ -35,6 +42,16 @@ def main() -> None:
         out_dir=inside_repo(args.out),
         metrics_path=inside_repo(args.metrics),
         provenance=read_provenance(args.model),
+        package=lambda onnx_dir, metrics: run_vespa(
+            onnx_dir=onnx_dir,
+            export_metrics=metrics,
+            frame=valid,
+            params=params.vespa,
+            length=params.encode.max_length,
+            k=params.evaluate.k,
+            threads=threads,
+            out_dir=vespa_dir,
+        ),
     )
 
 

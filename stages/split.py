@@ -1,4 +1,4 @@
-"""DVC stage: split pairs into train and validation files."""
+"""DVC stage: split pairs into train, validation and test files (or one CV fold's)."""
 
 from __future__ import annotations
 
@@ -18,10 +18,16 @@ def main() -> None:
     parser.add_argument("--pairs", required=True, type=Path)
     parser.add_argument("--out", required=True, type=Path, help="output directory")
     parser.add_argument("--metrics", required=True, type=Path)
+    parser.add_argument("--fold", type=int, help="cross-validation: write this fold's split")
     args = parser.parse_args()
     params = load_params(args.params)
     run_split(
-        read_pairs(args.pairs), params.split, inside_repo(args.out), inside_repo(args.metrics)
+        read_pairs(args.pairs),
+        params=params.split,
+        out_dir=inside_repo(args.out),
+        metrics_path=inside_repo(args.metrics),
+        cv=params.cv,
+        fold=args.fold,
     )
 
 

@@ -119,7 +119,8 @@ def copy_project(dest: Path) -> Path:
         if (ROOT / keep).is_file():
             (dest / keep).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / keep, dest / keep)
-    (dest / "dvc.lock").unlink(missing_ok=True)
+    for lock in ("dvc.lock", "cv/dvc.lock"):
+        (dest / lock).unlink(missing_ok=True)
     git("init", "-q", "-b", "main", cwd=dest)
     return dest
 

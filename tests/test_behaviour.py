@@ -11,6 +11,7 @@ from ranker.config import PACKAGED_MODEL_ID, EncodeParams, RunParams, SplitParam
 from ranker.data.sample import generate_sample
 from ranker.data.split import split_pairs
 from ranker.model.batches import make_collator
+from ranker.model.behaviour import run_behaviour
 from ranker.model.encode import encode_frame
 from ranker.model.modeling import load_classifier, load_tokenizer
 from ranker.model.predict import predict_scores
@@ -22,9 +23,10 @@ pytestmark = pytest.mark.slow
 def test_relevant_titles_outscore_irrelevant_after_training(tmp_path: Path) -> None:
     tokenizer = load_tokenizer(PACKAGED_MODEL_ID)
     encode = EncodeParams()
-    train_df, valid_df = split_pairs(generate_sample(), SplitParams())
-    train_enc = encode_frame(train_df, tokenizer, encode).to_pandas()
-    valid_enc = encode_frame(valid_df, tokenizer, encode).to_pandas()
+    parts = split_pairs(generate_sample(), SplitParams())
+    train_enc = encode_frame(parts["train"], tokenizer, encode).to_pandas()
+    valid_enc = encode_frame(parts["valid"], tokenizer, encode).to_pandas()
+    test_enc = encode_frame(parts["test"], tokenizer, encode).to_pandas()
     train_model(
         model_name=PACKAGED_MODEL_ID,
         tokenizer=tokenizer,
@@ -39,12 +41,33 @@ def test_relevant_titles_outscore_irrelevant_after_training(tmp_path: Path) -> N
         metrics_path=tmp_path / "train.json",
     )
     model = load_classifier(str(tmp_path / "model"), 0)
-    scores = predict_scores(model, valid_enc, make_collator(tokenizer, encode), 64)
+    collator = make_collator(tokenizer, encode)
+    # Queries neither training nor epoch selection saw.
+    scores = predict_scores(model, test_enc, collator, 64)
     wins = []
-    for _, idx in valid_enc.groupby("query").indices.items():
-        labels, s = valid_enc["label"].to_numpy()[idx], scores[idx]
+    for _, idx in test_enc.groupby("query").indices.items():
+        labels, s = test_enc["label"].to_numpy()[idx], scores[idx]
         # Probability that a random relevant title outscores a random irrelevant one.
         pairs = s[labels == 1][:, None] - s[labels == 0][None, :]
         wins.append(float((pairs > 0).mean()))
-    assert np.mean(np.array(wins) > 0.5) >= 0.7, wins
-    assert np.mean(wins) > 0.65, wins
+    # On queries it never saw, the 5-fold CV model's ROC-AUC spans 0.59-0.75 by fold (the
+    # untuned model: 0.48-0.52, chance): most queries must be ranked better than chance.
+    assert np.mean(np.array(wins) > 0.5) >= 0.6, wins
+    assert np.mean(wins) > 0.57, wins
+
+    summary, judged = run_behaviour(
+        model=model,
+        tokenizer=tokenizer,
+        collator=collator,
+        frame=test_enc,
+        encode=encode,
+        batch_size=64,
+    )
+    rates = {name: check["pass_rate"] for name, check in summary["checks"].items()}
+    failures = judged[~judged["passed"]][["check", "query", "title", "score"]]
+    # What the sample teaches (front matter is never relevant) carries over to junk it never
+    # showed; the uncased model ignores case. Thresholds sit below the measured rates
+    # (README "Model behaviour"), so a regression in the sample or the recipe fails here.
+    assert rates["junk_title_irrelevant"] >= 0.9, failures.to_string()
+    assert rates["case_change"] == 1.0, failures.to_string()
+    assert rates["query_as_title"] >= 0.8, failures.to_string()

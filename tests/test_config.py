@@ -29,7 +29,11 @@ def test_repo_params_load_and_match_defaults() -> None:
         ({"train": {"freeze_base": "yes"}}, "train.freeze_base: 'yes' is not a valid bool"),
         ({"train": {"epochs": 0}}, "train.epochs: 0.0 must be > 0.0"),
         ({"split": {"strategy": "rows"}}, "split.strategy: 'rows' is not one of 'query', 'random'"),
-        ({"split": {"test_size": 1.0}}, "split.test_size: 1.0 must be < 0.99"),
+        ({"split": {"test_size": 1.0}}, "split.test_size: 1.0 must be < 0.98"),
+        ({"split": {"test_size": 0.5, "valid_size": 0.5}}, "leave nothing to train on"),
+        ({"cv": {"folds": [0, 2]}}, "cv.folds: [0, 2] must be the fold ids 0..K-1"),
+        ({"cv": {"folds": 5}}, "cv.folds: 5 is not a list"),
+        ({"data": {"query_field": "title"}}, "data.query_field: 'title' is not one of"),
         (
             {"split": {"stratify": True}},
             "split.stratify: true only applies with split.strategy: random",

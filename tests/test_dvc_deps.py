@@ -67,8 +67,17 @@ def closure(entry: str) -> set[Path]:
     return {p.relative_to(ROOT) for p in seen}
 
 
+PIPELINES = ("dvc.yaml", "cv/dvc.yaml")
+
+
 def stages() -> dict[str, dict]:
-    return yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    """Every stage of both pipelines; a `foreach` stage by its `do` template."""
+    found = {}
+    for pipeline in PIPELINES:
+        for name, stage in yaml.safe_load((ROOT / pipeline).read_text())["stages"].items():
+            key = name if pipeline == "dvc.yaml" else f"{pipeline}:{name}"
+            found[key] = stage.get("do", stage)
+    return found
 
 
 def entry_module(stage: dict) -> str:

@@ -24,7 +24,7 @@ def repo(pipeline_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def reset(repo: Path) -> None:
     git("checkout", "-q", "--", ".", cwd=repo)
-    dvc("checkout", "-q", "--force", cwd=repo)
+    dvc("checkout", "-q", "--force", "dvc.yaml", cwd=repo)
 
 
 def exp_rows(repo: Path) -> dict[str, dict[str, Any]]:

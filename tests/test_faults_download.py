@@ -21,7 +21,10 @@ from ranker.data.download import run_download
 from ranker.errors import DownloadError
 from tests.conftest import ROOT, dvc, ran, run, set_param
 
-PAIRS = b"query,title,label\nq1,relevant title,1\nq1,other title,0\nq2,third,0\nq2,fourth,1\n"
+PAIRS = (
+    b"query,title,label\nq1,relevant title,1\nq1,other title,0\nq2,third,0\nq2,fourth,1\n"
+    b"q3,fifth,1\nq3,sixth,0\n"
+)
 
 
 # --- hostile and broken HTTP sources ---------------------------------------------------

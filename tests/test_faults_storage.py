@@ -45,7 +45,7 @@ def test_verify_catches_what_dvc_checkout_does_not(pipeline_repo: Path, tmp_path
     workspace.unlink()
 
     # DVC 3.67 checks out the corrupt object without noticing.
-    assert dvc("checkout", cwd=repo).returncode == 0
+    assert dvc("checkout", "dvc.yaml", cwd=repo).returncode == 0
     assert workspace.read_bytes() != good
 
     def verify() -> subprocess.CompletedProcess:
@@ -62,13 +62,13 @@ def test_verify_catches_what_dvc_checkout_does_not(pipeline_repo: Path, tmp_path
     ]
     # The good object back in the cache: DVC's status is clean, the workspace is not.
     cached.write_bytes(good)
-    assert json.loads(dvc("status", "--json", cwd=repo).stdout) == {}
+    assert json.loads(dvc("status", "--json", "dvc.yaml", cwd=repo).stdout) == {}
     proc = verify()
     assert proc.returncode != 0 and "workspace file has md5" in proc.stderr
     assert "cache object" not in proc.stderr
     # The remedy README gives: remove the file and check it out again.
     workspace.unlink()
-    dvc("checkout", cwd=repo)
+    dvc("checkout", "dvc.yaml", cwd=repo)
     proc = verify()
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("verified ")

@@ -12,8 +12,10 @@ ALLOWED = {
     "top": set(),
     "serve": set(),
     "data": set(),
-    "model": {"serve.contract"},
-    "onnx": {"model", "serve"},
+    "evaluation": set(),
+    "model": {"serve.contract", "evaluation"},
+    "onnx": {"model", "serve", "evaluation"},
+    "vespa": {"onnx", "serve", "evaluation"},
 }
 
 

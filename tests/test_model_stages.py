@@ -90,7 +90,8 @@ def _train(tiny_model_dir: Path, out: Path, **overrides) -> dict:
 
     tokenizer = load_tokenizer(str(tiny_model_dir))
     pairs = generate_sample(pairs_per_query=10)
-    train_df, valid_df = split_pairs(pairs, SplitParams())
+    parts = split_pairs(pairs, SplitParams())
+    train_df, valid_df = parts["train"], parts["valid"]
     enc = EncodeParams(max_length=64)
     threads = overrides.pop("threads", 1)
     params = TrainParams(**{"epochs": 2.0, "learning_rate": 1e-3, "batch_size": 32, **overrides})
@@ -128,6 +129,28 @@ def test_training_is_deterministic_and_keeps_best_epoch(
     ).exists()
     assert json.loads((tmp_path / "a/live/metrics.json").read_text())
     assert not list(tmp_path.glob("a/.model*")), "no temporary directories left"
+
+
+def test_validation_metric_during_training_is_the_saved_models(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """The best epoch's nDCG@10 is the one the kept model gets when scored afresh: the
+    Trainer's predictions are matched to the right rows (transformers v5 reorders
+    evaluation batches by length unless told not to)."""
+    from ranker.evaluation.ranking import frame_ranking
+    from ranker.model.batches import make_collator
+    from ranker.model.modeling import load_classifier, load_tokenizer
+    from ranker.model.predict import predict_scores
+
+    metrics = _train(tiny_model_dir, tmp_path, group_by_length=True)
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    valid = split_pairs(generate_sample(pairs_per_query=10), SplitParams())["valid"]
+    frame = encode_frame(valid, tokenizer, EncodeParams(max_length=64)).to_pandas()
+    model = load_classifier(str(tmp_path / "model"), 0)
+    scores = predict_scores(model, frame, make_collator(tokenizer, EncodeParams(max_length=64)), 64)
+    assert frame_ranking(frame, scores, 10)["ndcg@10"] == pytest.approx(
+        metrics["best_ndcg@10"], abs=1e-6
+    )
 
 
 def test_saved_model_scores_the_same_in_sentence_transformers(

@@ -15,8 +15,10 @@ def test_repro_produces_every_output(pipeline_repo: Path) -> None:
         "data/raw/meta.json",
         "data/split/train.csv",
         "data/split/valid.csv",
+        "data/split/test.csv",
         "data/encoded/train.parquet",
         "data/encoded/valid.parquet",
+        "data/encoded/test.parquet",
         "models/model/model.safetensors",
         "models/model/config.json",
         "models/model/tokenizer.json",
@@ -24,6 +26,9 @@ def test_repro_produces_every_output(pipeline_repo: Path) -> None:
         "plots/eval/roc.csv",
         "plots/eval/precision_recall.csv",
         "plots/eval/confusion.csv",
+        "plots/eval/per_query.csv",
+        "plots/eval/per_query_metrics.csv",
+        "plots/eval/behaviour.csv",
         "dvclive/metrics.json",
         "dvclive/plots/metrics/eval/ndcg@10.tsv",
         "models/model/README.md",
@@ -43,7 +48,7 @@ def test_repro_produces_every_output(pipeline_repo: Path) -> None:
 
 
 def test_status_clean_and_second_repro_runs_nothing(pipeline_repo: Path) -> None:
-    status = dvc("status", "--json", cwd=pipeline_repo)
+    status = dvc("status", "--json", "dvc.yaml", cwd=pipeline_repo)
     assert json.loads(status.stdout) == {}
     start = time.monotonic()
     again = dvc("repro", cwd=pipeline_repo)
@@ -57,13 +62,38 @@ def test_metrics_show_lists_ranking_metrics(pipeline_repo: Path) -> None:
     files = next(iter(shown.values()))["data"]
     eval_metrics = files["metrics/eval.json"]["data"]
     for who in ("model", "bm25", "pretrained"):
-        for key in ("ndcg@10", "mrr@10", "map", "roc_auc", "average_precision", "f1"):
+        for key in ("ndcg@10", "mrr@10", "map", "p@10", "recall@10", "roc_auc"):
             assert key in eval_metrics[who], (who, key)
-    assert files["metrics/split.json"]["data"]["query_overlap"] == 0
+        ci = eval_metrics[who]["ndcg@10_ci95"]
+        assert ci["low"] <= eval_metrics[who]["ndcg@10"] <= ci["high"], who
+    for versus in ("model_vs_bm25", "model_vs_pretrained"):
+        test = eval_metrics["significance"][versus]
+        assert {"p_randomization", "improved", "degraded", "tied"} <= set(test)
+        assert {"low", "high"} == set(test["delta_ci95"])
+    assert 0 <= eval_metrics["behaviour"]["pass_rate"] <= 1
+    split = files["metrics/split.json"]["data"]
+    assert split["query_overlap"] == 0
+    # The reported numbers come from the test split: its queries, none of train's.
+    assert eval_metrics["queries"] == split["test"]["queries"] == 10
+
+
+def test_per_query_files_name_the_test_queries(pipeline_repo: Path) -> None:
+    import pandas as pd
+
+    test = pd.read_csv(pipeline_repo / "data/split/test.csv")
+    train = pd.read_csv(pipeline_repo / "data/split/train.csv")
+    per_query = pd.read_csv(pipeline_repo / "plots/eval/per_query.csv")
+    assert set(per_query["query"]) == set(test["query"])
+    assert not set(per_query["query"]) & set(train["query"])
+    assert list(per_query.columns) == ["query", "model", "bm25", "pretrained"]
+    long = pd.read_csv(pipeline_repo / "plots/eval/per_query_metrics.csv")
+    assert set(long["system"]) == {"model", "bm25", "pretrained"}
 
 
 def test_export_parity_recorded(pipeline_repo: Path) -> None:
     export = json.loads((pipeline_repo / "metrics/export.json").read_text())
     assert export["parity"]["passed"] is True
     assert export["parity"]["max_abs_diff"] <= 1e-4
-    assert {"fp32", "int8", "int8_drop"} <= set(export)
+    assert {"fp32", "int8", "int8_drop", "test"} <= set(export)
+    # Gates decide on validation; the reported ONNX quality is the test split's.
+    assert set(export["test"]) == {"fp32", "int8"} and "ndcg@10" in export["test"]["int8"]

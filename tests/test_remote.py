@@ -83,13 +83,18 @@ def test_s3_push_then_pull_onnx_in_a_fresh_clone(
     pulled = dvc("pull", "-r", "s3", "export", cwd=work, **s3.env())
     assert "Running stage" not in pulled.stdout + pulled.stderr
     assert onnx_bytes(work) == onnx_bytes(source)
+    # The Vespa application package comes with them, ready to deploy.
+    for rel in ("services.xml", "schemas/doc.sd", "files/ranker.onnx", "files/tokenizer.json"):
+        assert (work / "models/vespa" / rel).read_bytes() == (
+            source / "models/vespa" / rel
+        ).read_bytes(), rel
     # Only the ONNX artifacts came down: nothing was trained or fetched besides them.
     assert not (work / "models" / "model").exists() and not (work / "data" / "raw").exists()
     status = dvc("status", "--cloud", "-r", "s3", "--json", "export", cwd=work, **s3.env())
     assert json.loads(status.stdout) == {}
 
-    dvc("pull", "-r", "s3", cwd=work, **s3.env())
-    assert json.loads(dvc("status", "--json", cwd=work).stdout) == {}
+    dvc("pull", "-r", "s3", "dvc.yaml", cwd=work, **s3.env())
+    assert json.loads(dvc("status", "--json", "dvc.yaml", cwd=work).stdout) == {}
     again = dvc("repro", cwd=work)
     assert "Running stage" not in again.stdout
     assert git("status", "--porcelain", cwd=work).stdout.strip() == ""
@@ -200,7 +205,7 @@ def test_s3_run_cache_restores_a_pushed_run_in_a_clone(
         dvc("push", "--run-cache", "-r", "s3", cwd=source, **s3.env())
     finally:
         git("checkout", "--", "params.yaml", "dvc.lock", cwd=source)
-        dvc("checkout", "--force", cwd=source)
+        dvc("checkout", "--force", "dvc.yaml", cwd=source)
     work = clone(source, tmp_path / "clone")
     use_s3(work, s3, "runs")
     dvc("remote", "default", "--local", "s3", cwd=work)

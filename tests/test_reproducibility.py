@@ -95,7 +95,7 @@ def test_failed_runs_lose_nothing(pipeline_repo: Path, tmp_path: Path) -> None:
         # DVC removed the failed stage's outputs before running it.
         assert not all((repo / name).exists() for name in good_files), case
         restore(repo)
-        assert json.loads(dvc("status", "--json", cwd=repo).stdout) == {}, case
+        assert json.loads(dvc("status", "--json", "dvc.yaml", cwd=repo).stdout) == {}, case
         assert lock_outs(repo) == good_outs, case
         assert result_files(repo) == good_files, case
         assert (repo / "models/model/model.safetensors").is_file(), case
@@ -147,7 +147,7 @@ def test_lock_records_requirements_for_every_stage(pipeline_repo: Path, stage: s
 
 
 def changed_stages(repo: Path) -> set[str]:
-    return set(json.loads(dvc("status", "--json", cwd=repo).stdout))
+    return set(json.loads(dvc("status", "--json", "dvc.yaml", cwd=repo).stdout))
 
 
 def test_code_and_environment_changes_mark_exactly_their_stages(

@@ -1,11 +1,14 @@
+"""Data tests of the splits: no query in two of train/valid/test, sizes, determinism, and
+cross-validation folds that score every query exactly once."""
+
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from ranker.config import SplitParams
+from ranker.config import CvParams, SplitParams
 from ranker.data.sample import generate_sample
-from ranker.data.split import run_split, split_pairs
+from ranker.data.split import cv_fold, fold_of_queries, run_split, split_pairs
 from ranker.errors import DataError
 
 
@@ -14,39 +17,84 @@ def pairs() -> pd.DataFrame:
     return generate_sample(pairs_per_query=20)
 
 
-def test_query_split_has_no_overlap_and_right_size(pairs: pd.DataFrame) -> None:
-    train, valid = split_pairs(pairs, SplitParams(strategy="query", test_size=0.2, seed=1))
-    assert not set(train["query"]) & set(valid["query"])
-    assert valid["query"].nunique() == 10 and train["query"].nunique() == 40
-    assert len(train) + len(valid) == len(pairs)
+def _queries(parts: dict[str, pd.DataFrame]) -> dict[str, set[str]]:
+    return {name: set(part["query"]) for name, part in parts.items()}
+
+
+def test_query_split_three_ways_no_overlap_right_size(pairs: pd.DataFrame) -> None:
+    parts = split_pairs(pairs, SplitParams(valid_size=0.2, test_size=0.2, seed=1))
+    q = _queries(parts)
+    assert not (q["train"] & q["valid"]) and not (q["train"] & q["test"])
+    assert not (q["valid"] & q["test"])
+    assert (len(q["train"]), len(q["valid"]), len(q["test"])) == (30, 10, 10)
+    assert sum(len(p) for p in parts.values()) == len(pairs)
 
 
 def test_same_seed_same_split_other_seed_other_split(pairs: pd.DataFrame) -> None:
-    a = split_pairs(pairs, SplitParams(seed=7))[1]
-    b = split_pairs(pairs, SplitParams(seed=7))[1]
-    c = split_pairs(pairs, SplitParams(seed=8))[1]
+    a = split_pairs(pairs, SplitParams(seed=7))["test"]
+    b = split_pairs(pairs, SplitParams(seed=7))["test"]
+    c = split_pairs(pairs, SplitParams(seed=8))["test"]
     pd.testing.assert_frame_equal(a, b)
     assert set(a["query"]) != set(c["query"])
 
 
+def test_split_ignores_row_order(pairs: pd.DataFrame) -> None:
+    shuffled = pairs.sample(frac=1, random_state=3)
+    a = split_pairs(pairs, SplitParams())
+    b = split_pairs(shuffled, SplitParams())
+    assert _queries(a) == _queries(b)
+
+
 def test_random_split_is_row_level_and_stratifiable(pairs: pd.DataFrame) -> None:
-    train, valid = split_pairs(
-        pairs, SplitParams(strategy="random", test_size=0.25, seed=0, stratify=True)
-    )
-    assert len(valid) == pytest.approx(len(pairs) * 0.25, abs=1)
-    assert abs(train["label"].mean() - valid["label"].mean()) < 0.01
+    params = SplitParams(strategy="random", valid_size=0.2, test_size=0.25, seed=0, stratify=True)
+    parts = split_pairs(pairs, params)
+    assert len(parts["test"]) == pytest.approx(len(pairs) * 0.25, abs=1)
+    assert len(parts["valid"]) == pytest.approx(len(pairs) * 0.2, abs=1)
+    assert abs(parts["train"]["label"].mean() - parts["test"]["label"].mean()) < 0.01
     # The reference's split leaks: queries appear on both sides.
-    assert set(train["query"]) & set(valid["query"])
+    assert set(parts["train"]["query"]) & set(parts["test"]["query"])
 
 
-def test_query_split_needs_two_queries() -> None:
-    one = pd.DataFrame({"query": ["q"] * 4, "title": list("abcd"), "label": [0, 1, 0, 1]})
-    with pytest.raises(DataError, match="at least 2 queries"):
-        split_pairs(one, SplitParams())
+def test_query_split_needs_three_queries() -> None:
+    two = pd.DataFrame({"query": ["q", "r"] * 2, "title": list("abcd"), "label": [0, 1, 0, 1]})
+    with pytest.raises(DataError, match="at least 3 queries"):
+        split_pairs(two, SplitParams())
 
 
 def test_run_split_writes_files_and_metrics(pairs: pd.DataFrame, tmp_path) -> None:
-    metrics = run_split(pairs, SplitParams(), tmp_path / "split", tmp_path / "split.json")
+    metrics = run_split(
+        pairs, params=SplitParams(), out_dir=tmp_path / "split", metrics_path=tmp_path / "m.json"
+    )
     assert metrics["query_overlap"] == 0
-    assert metrics["train"]["rows"] + metrics["valid"]["rows"] == len(pairs)
-    assert {p.name for p in (tmp_path / "split").iterdir()} == {"train.csv", "valid.csv"}
+    assert sum(metrics[n]["rows"] for n in ("train", "valid", "test")) == len(pairs)
+    names = {p.name for p in (tmp_path / "split").iterdir()}
+    assert names == {"train.csv", "valid.csv", "test.csv"}
+
+
+def test_cv_folds_score_every_query_exactly_once(pairs: pd.DataFrame) -> None:
+    cv, split = CvParams(), SplitParams()
+    folds = [cv_fold(pairs, fold=i, cv=cv, split=split) for i in cv.folds]
+    tested = [q for parts in folds for q in parts["test"]["query"].unique()]
+    assert sorted(tested) == sorted(pairs["query"].unique()), "each query tested once"
+    for i, parts in enumerate(folds):
+        q = _queries(parts)
+        assert not (q["train"] & q["test"]) and not (q["valid"] & q["test"]), i
+        assert not (q["train"] & q["valid"]), i
+        assert len(q["test"]) == 10 and len(q["valid"]) == 10 and len(q["train"]) == 30
+        assert sum(len(p) for p in parts.values()) == len(pairs)
+
+
+def test_fold_assignment_is_seeded_and_balanced(pairs: pd.DataFrame) -> None:
+    a = fold_of_queries(pairs, CvParams(seed=0))
+    assert a == fold_of_queries(pairs.iloc[::-1], CvParams(seed=0))
+    assert a != fold_of_queries(pairs, CvParams(seed=1))
+    sizes = pd.Series(a).value_counts()
+    assert sizes.max() - sizes.min() <= 1
+
+
+def test_cv_needs_enough_queries_and_known_fold(pairs: pd.DataFrame) -> None:
+    small = pairs[pairs["query"].isin(sorted(pairs["query"].unique())[:6])]
+    with pytest.raises(DataError, match="5 folds need at least 10 queries"):
+        cv_fold(small, fold=0, cv=CvParams(), split=SplitParams())
+    with pytest.raises(DataError, match="fold 7 is not one of"):
+        cv_fold(pairs, fold=7, cv=CvParams(), split=SplitParams())

@@ -74,7 +74,7 @@ def test_graded_threshold_maps_grades() -> None:
 
 def test_extra_columns_and_whitespace_are_tolerated() -> None:
     df, _ = validate_pairs(b"id,query,title,label\n1, q ,t1 ,1\n2,q,t2,0\n", "x.csv")
-    assert list(df.columns) == ["query", "title", "label"]
+    assert list(df.columns) == ["query", "title", "label", "grade"]
     assert df["query"].tolist() == ["q", "q"]
 
 

@@ -3,30 +3,49 @@
 The reference CSV was made by joining the qrels with the topics' queries and CORD-19
 titles. `build_pairs` does that join; grades (0/1/2) are kept, so the result is loaded
 with `data.graded_threshold` set.
+
+The download stage reaches this through a spec YAML as `data.source` (the packaged one is
+ranker/data/trec_covid.yaml): the three files' locations (URL or path) and optional
+SHA-256s. CORD-19's metadata.csv is 1.5 GB; it is read in row chunks keeping cord_uid and
+title of judged documents only, so memory follows the judged set, not the file.
 """
 
 from __future__ import annotations
 
+import logging
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+import yaml
+from tqdm.auto import tqdm
 
 from ranker.errors import DataError
 
+log = logging.getLogger(__name__)
 
-def read_topics(path: str | Path) -> dict[int, str]:
-    """Topic number -> keyword query, from NIST's topics XML."""
+SPEC_KEY = "trec_covid"
+FILES = ("topics", "qrels", "metadata")
+CHUNK_ROWS = 50_000
+
+
+def read_topics(path: str | Path, field: str = "query") -> dict[int, str]:
+    """Topic number -> its text, from NIST's topics XML: the keyword `query`, the
+    natural-language `question`, or `both` joined by a space."""
     try:
         root = ET.parse(path).getroot()
     except ET.ParseError as exc:
         raise DataError(f"{path}: not valid topics XML ({exc})") from None
     topics: dict[int, str] = {}
     for topic in root.iter("topic"):
-        number, query = topic.get("number"), topic.findtext("query")
-        if number is None or not (query or "").strip():
-            raise DataError(f"{path}: a <topic> lacks a number or a <query>")
-        topics[int(number)] = query.strip()
+        number = topic.get("number")
+        names = ("query", "question") if field == "both" else (field,)
+        texts = [(topic.findtext(name) or "").strip() for name in names]
+        if number is None or not all(texts):
+            raise DataError(f"{path}: a <topic> lacks a number or a <{'>/<'.join(names)}>")
+        topics[int(number)] = " ".join(texts)
     if not topics:
         raise DataError(f"{path}: no <topic> elements")
     return topics
@@ -66,3 +85,79 @@ def build_pairs(
     return joined.rename(columns={"relevance": "label"})[["query", "title", "label"]].reset_index(
         drop=True
     )
+
+
+def read_titles(path: str | Path, uids: set[str], chunk_rows: int = CHUNK_ROWS) -> pd.DataFrame:
+    """cord_uid, title of the documents in `uids`, reading CORD-19's metadata.csv in row
+    chunks of its two needed columns: memory holds one chunk plus the kept titles."""
+    kept = []
+    try:
+        reader = pd.read_csv(
+            path,
+            usecols=["cord_uid", "title"],
+            dtype=str,
+            keep_default_na=False,
+            chunksize=chunk_rows,
+        )
+        with reader, tqdm(desc="metadata", unit="row", unit_scale=True) as bar:
+            for chunk in reader:
+                kept.append(chunk[chunk["cord_uid"].isin(uids)])
+                bar.update(len(chunk))
+    except ValueError as exc:
+        # pandas names missing usecols this way; a parse error is a ParserError (ValueError).
+        raise DataError(f"{path}: not a CORD-19 metadata.csv ({str(exc).splitlines()[0]})") from None
+    if not kept:
+        raise DataError(f"{path}: no rows")
+    return pd.concat(kept, ignore_index=True)
+
+
+def load_spec(path: str | Path) -> dict[str, dict[str, Any]] | None:
+    """The spec's three files as {name: {location, sha256}}; None if `path` is no spec."""
+    try:
+        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    if not isinstance(doc, dict) or SPEC_KEY not in doc:
+        return None
+    spec = doc[SPEC_KEY]
+    out = {}
+    for name in FILES:
+        entry = spec.get(name) if isinstance(spec, dict) else None
+        if not isinstance(entry, dict) or not str(entry.get("location") or "").strip():
+            raise DataError(f"{path}: {SPEC_KEY}.{name} needs a location (URL or path)")
+        digest = entry.get("sha256")
+        if digest is not None and (len(str(digest)) != 64 or not _hex(str(digest))):
+            raise DataError(f"{path}: {SPEC_KEY}.{name}.sha256 {digest!r} is not a SHA-256")
+        out[name] = {"location": str(entry["location"]), "sha256": digest}
+    return out
+
+
+def _hex(text: str) -> bool:
+    return all(c in "0123456789abcdefABCDEF" for c in text)
+
+
+def build_from_spec(
+    spec: dict[str, dict[str, Any]],
+    *,
+    query_field: str,
+    fetch: Callable[[str, str | None, str], Path],
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Fetch the three files (`fetch(location, sha256, name)` returns a local, verified
+    path) and join them; returns the pairs (label = grade) and where each file came from."""
+    paths = {name: fetch(entry["location"], entry["sha256"], name) for name, entry in spec.items()}
+    topics = read_topics(paths["topics"], query_field)
+    qrels = read_qrels(paths["qrels"])
+    titles = read_titles(paths["metadata"], set(qrels["cord_uid"]))
+    pairs = build_pairs(topics, qrels, titles)
+    if pairs.empty:
+        raise DataError(
+            f"{spec['metadata']['location']}: no judged document has a title; "
+            "is it the CORD-19 release the qrels judge?"
+        )
+    log.info(
+        "TREC-COVID: %d judgements, %d with a title, %d topics",
+        len(qrels),
+        len(pairs),
+        pairs["query"].nunique(),
+    )
+    return pairs, {"query_field": query_field, "judgements": len(qrels), "joined": len(pairs)}

@@ -130,10 +130,10 @@ def _validate(
             f"{name}: column 'label' has invalid value(s) {values} in {int(bad.sum())} row(s), "
             f"first at line(s) {_lines(bad)}; allowed: {', '.join(sorted(allowed))}{hint}"
         )
-    labels = df["label"].astype(int)
-    if graded_threshold is not None:
-        labels = (labels >= graded_threshold).astype(int)
-    df = df.assign(label=labels)
+    # `grade` keeps the judgement for evaluation (graded nDCG); `label` is what training fits.
+    grades = df["label"].astype(int)
+    labels = grades if graded_threshold is None else (grades >= graded_threshold).astype(int)
+    df = df.assign(label=labels, grade=grades)
 
     dup = df.duplicated(keep="first")
     if dup.any():
@@ -157,7 +157,10 @@ def _validate(
             n_conflicts,
             _lines(conflicted),
         )
-        clean = clean.assign(label=per_pair.transform("max")).drop_duplicates(["query", "title"])
+        clean = clean.assign(
+            label=per_pair.transform("max"),
+            grade=clean.groupby(["query", "title"], sort=False)["grade"].transform("max"),
+        ).drop_duplicates(["query", "title"])
     clean = clean.reset_index(drop=True)
     if clean["label"].nunique() < 2:
         raise DataError(
@@ -168,9 +171,16 @@ def _validate(
 
 
 def read_pairs(path: str | Path) -> pd.DataFrame:
-    """Read a pairs file written by this project (already validated)."""
-    df = pd.read_csv(path, dtype={"query": str, "title": str, "label": int}, keep_default_na=False)
+    """Read a pairs file written by this project (already validated); `grade` defaults to
+    `label` for binary files."""
+    df = pd.read_csv(
+        path,
+        dtype={"query": str, "title": str, "label": int, "grade": int},
+        keep_default_na=False,
+    )
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
         raise DataError(f"{path}: missing required column(s) {', '.join(missing)}")
+    if "grade" not in df.columns:
+        df["grade"] = df["label"]
     return df

@@ -51,3 +51,26 @@ def length_sorted_batches(
         idx = order[start : start + batch_size]
         batch = collator([ds.features(i) for i in idx])
         yield idx, {k: batch[k] for k in FEATURES}
+
+
+def ordered_eval(trainer_cls: type) -> type:
+    """The Trainer, evaluating rows in dataset order.
+
+    With group_by_length, transformers v5 also groups *evaluation* batches by length
+    (LengthGroupedSampler in `_get_eval_sampler`), so predictions come back permuted and
+    per-query metrics would pair scores with other rows' queries and grades: the best
+    epoch was picked on shuffled groups until this. The validation frame is sorted by
+    length instead (`by_length`), which keeps the padding saving in a known order."""
+    from torch.utils.data import SequentialSampler
+
+    class OrderedEvalTrainer(trainer_cls):  # type: ignore[misc, valid-type]
+        def _get_eval_sampler(self, eval_dataset: Any) -> Any:
+            return SequentialSampler(eval_dataset)
+
+    return OrderedEvalTrainer
+
+
+def by_length(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows by token count (stable), so sequential evaluation batches pad little."""
+    order = np.argsort(frame["input_ids"].map(len).to_numpy(), kind="stable")
+    return frame.iloc[order].reset_index(drop=True)

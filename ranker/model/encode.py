@@ -25,6 +25,11 @@ FEATURES = ("input_ids", "token_type_ids", "attention_mask")
 CHUNK = 1024
 
 
+def grades_of(df: pd.DataFrame) -> pd.Series:
+    """Graded judgements where the data has them, else the binary labels."""
+    return df["grade"] if "grade" in df.columns else df["label"]
+
+
 def encode_frame(
     df: pd.DataFrame, tokenizer: Any, params: EncodeParams, desc: str = "encode"
 ) -> pa.Table:
@@ -51,6 +56,8 @@ def encode_frame(
             "query": pa.array(queries, pa.string()),
             "title": pa.array(titles, pa.string()),
             "label": pa.array(df["label"].astype("int64").tolist(), pa.int64()),
+            # The judgement grade (graded nDCG); equal to label for binary data.
+            "grade": pa.array(grades_of(df).astype("int64").tolist(), pa.int64()),
             **{key: pa.array(columns[key], ids) for key in FEATURES},
         }
     )

@@ -1,4 +1,5 @@
-"""The evaluate stage: the fine-tuned model beside BM25 and the untuned pretrained model."""
+"""The evaluate stage: the fine-tuned model beside BM25 and the untuned pretrained model, on
+pairs neither training nor model selection saw (the test split, or a CV fold's queries)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import precision_recall_curve, roc_curve
 
+from ranker.errors import DataError
+from ranker.evaluation.ranking import classification_metrics
+from ranker.evaluation.report import per_query_table, summarize, wide
 from ranker.files import atomic_path, write_json
-from ranker.metrics import classification_metrics, ranking_metrics
 from ranker.serve.contract import LABELS
 
 log = logging.getLogger(__name__)
@@ -36,13 +39,6 @@ def bm25_scores(frame: pd.DataFrame) -> np.ndarray:
     return scores
 
 
-def score_report(frame: pd.DataFrame, scores: np.ndarray, k: int) -> dict[str, Any]:
-    labels = frame["label"].to_numpy()
-    report = classification_metrics(labels, scores)
-    report.update(ranking_metrics(frame["query"].tolist(), labels, scores, k))
-    return report
-
-
 def _thin(df: pd.DataFrame) -> pd.DataFrame:
     if len(df) <= MAX_CURVE_POINTS:
         return df
@@ -50,9 +46,19 @@ def _thin(df: pd.DataFrame) -> pd.DataFrame:
     return df.iloc[idx]
 
 
-def write_plots(frame: pd.DataFrame, scores: np.ndarray, plots_dir: Path) -> None:
-    """ROC, precision-recall and confusion data as CSV: the one source `dvc plots show`
-    renders (dvc.yaml's top-level plots). Training curves are dvclive's, written by train."""
+def write_plots(
+    *,
+    frame: pd.DataFrame,
+    scores: np.ndarray,
+    table: pd.DataFrame,
+    behaviour: pd.DataFrame,
+    k: int,
+    plots_dir: Path,
+) -> None:
+    """CSV files `dvc plots show` renders (dvc.yaml's top-level plots): ROC, precision-recall,
+    confusion, per-query nDCG@k of every system; the long per-query table (what `make
+    compare` and cross-validation read); the judged behaviour cases. Training curves are
+    dvclive's, written by train."""
     labels = frame["label"].to_numpy()
     fpr, tpr, _ = roc_curve(labels, scores)
     precision, recall, _ = precision_recall_curve(labels, scores)
@@ -65,6 +71,9 @@ def write_plots(frame: pd.DataFrame, scores: np.ndarray, plots_dir: Path) -> Non
         pd.DataFrame(
             {"actual": names[labels], "predicted": names[(scores > 0).astype(int)]}
         ).to_csv(tmp / "confusion.csv", index=False)
+        wide(table, f"ndcg@{k}").reset_index().to_csv(tmp / "per_query.csv", index=False)
+        table.to_csv(tmp / "per_query_metrics.csv", index=False)
+        behaviour.to_csv(tmp / "behaviour.csv", index=False)
 
 
 def run_evaluate(
@@ -72,23 +81,44 @@ def run_evaluate(
     frame: pd.DataFrame,
     model_scores: np.ndarray,
     pretrained_scores: np.ndarray,
+    behaviour: tuple[dict[str, Any], pd.DataFrame],
     k: int,
     metrics_path: Path,
     plots_dir: Path,
 ) -> dict[str, Any]:
-    metrics = {
-        "model": score_report(frame, model_scores, k),
-        "bm25": score_report(frame, bm25_scores(frame), k),
-        "pretrained": score_report(frame, pretrained_scores, k),
+    systems = {
+        "model": model_scores,
+        "bm25": bm25_scores(frame),
+        "pretrained": pretrained_scores,
     }
-    write_plots(frame, model_scores, plots_dir)
+    table = per_query_table(frame, systems, k)
+    if table.empty:
+        raise DataError(
+            f"evaluate: none of the {frame['query'].nunique()} held-out queries has a relevant "
+            "pair; nothing to rank (more data, or another split.seed)"
+        )
+    metrics = summarize(table, k)
+    labels = frame["label"].to_numpy()
+    for name, scores in systems.items():
+        metrics[name] = {**classification_metrics(labels, scores), **metrics[name]}
+    metrics["behaviour"] = behaviour[0]
+    write_plots(
+        frame=frame,
+        scores=model_scores,
+        table=table,
+        behaviour=behaviour[1],
+        k=k,
+        plots_dir=plots_dir,
+    )
     write_json(metrics_path, metrics)
     key = f"ndcg@{k}"
     log.info(
-        "validation %s: model %.4f, bm25 %.4f, pretrained %.4f",
+        "%d held-out queries, %s: model %.4f, bm25 %.4f, pretrained %.4f; behaviour %.0f%%",
+        metrics["queries"],
         key,
         metrics["model"][key],
         metrics["bm25"][key],
         metrics["pretrained"][key],
+        100 * behaviour[0]["pass_rate"],
     )
     return metrics

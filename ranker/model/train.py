@@ -21,9 +21,9 @@ from torch.utils.data import Dataset
 
 from ranker.config import EncodeParams, RunParams, TrainParams
 from ranker.errors import ParamError
+from ranker.evaluation.ranking import classification_metrics, graded, ranking_metrics
 from ranker.files import atomic_path, write_json
-from ranker.metrics import classification_metrics, ranking_metrics
-from ranker.model.batches import PairDataset, make_collator
+from ranker.model.batches import PairDataset, by_length, make_collator, ordered_eval
 from ranker.model.frozen import (
     FeatureDataset,
     HeadOnly,
@@ -42,14 +42,19 @@ from ranker.serve.contract import relevance_scores
 log = logging.getLogger(__name__)
 
 
-def make_compute_metrics(queries: list[str], k: int) -> Any:
+def make_compute_metrics(valid: pd.DataFrame, k: int) -> Any:
+    """Validation metrics per epoch, from predictions in `valid`'s row order (see
+    `ordered_eval`: the Trainer must not reorder them)."""
+    queries = valid["query"].tolist()
+    grades, rel = graded(valid)
+
     def compute(pred: Any) -> dict[str, float]:
         logits = pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions
         scores = relevance_scores(np.asarray(logits))
         labels = np.asarray(pred.label_ids)
         out = {
             key: val
-            for key, val in ranking_metrics(queries, labels, scores, k).items()
+            for key, val in ranking_metrics(queries, grades, scores, k, rel).items()
             if not key.startswith("queries")
         }
         cls = classification_metrics(labels, scores)
@@ -201,6 +206,7 @@ def train_model(
     )
 
     collator = make_collator(tokenizer, encode)
+    valid_df = by_length(valid_df)
     start = time.perf_counter()
     trained: torch.nn.Module = model
     if params.cache_features and params.freeze_base:
@@ -235,14 +241,14 @@ def train_model(
             steps_per_epoch=steps_per_epoch,
             k=k,
         )
-        trainer = Trainer(
+        trainer = ordered_eval(Trainer)(
             model=trained,
             args=args,
             train_dataset=train_ds,
             eval_dataset=valid_ds,
             data_collator=collator,
             processing_class=tokenizer,
-            compute_metrics=make_compute_metrics(valid_df["query"].tolist(), k),
+            compute_metrics=make_compute_metrics(valid_df, k),
         )
         # Our own Live: outputs under `live_dir`, no dvc.yaml rewrite, no auto-experiment.
         trainer.remove_callback(DVCLiveCallback)

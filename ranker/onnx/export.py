@@ -8,7 +8,7 @@ import dataclasses
 import json
 import logging
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -162,14 +162,21 @@ def run_export(
     tokenizer: Any,
     frame: pd.DataFrame,
     encode: EncodeParams,
+    test_frame: pd.DataFrame | None = None,
     params: ExportParams,
     k: int,
     threads: int,
     out_dir: Path,
     metrics_path: Path,
     provenance: dict[str, Any] | None = None,
+    package: Callable[[Path, dict[str, Any]], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Export, gate and quantize into `out_dir`, all or nothing; metrics hold no timings."""
+    """Export, gate and quantize into `out_dir`, all or nothing; metrics hold no timings.
+
+    The gates decide on `frame` (validation: a gate is a selection). `test_frame`, never used
+    to decide anything, gives the reported quality of each ONNX file. `package(dir, metrics)`
+    builds what ships beside the files (the Vespa application package) before they are
+    published; its report lands in the metrics."""
     pad_id = tokenizer.pad_token_id or 0
     with atomic_path(out_dir, is_dir=True) as tmp:
         fp32 = tmp / FP32_NAME
@@ -180,6 +187,7 @@ def run_export(
             model, session, tokenizer, frame, atol=params.atol, max_length=encode.max_length
         )
         log.info("parity passed: max abs diff %.2e", parity["max_abs_diff"])
+        sessions = {"fp32": session}
         variants: dict[str, Any] = {
             "fp32": {
                 **evaluate_variant(session, frame, pad_id, k),
@@ -191,8 +199,9 @@ def run_export(
             int8 = tmp / INT8_NAME
             quantize_int8(fp32, int8, model.config, params.per_channel)
             check_contract(int8)
+            sessions["int8"] = ort_session(int8, threads)
             variants["int8"] = {
-                **evaluate_variant(ort_session(int8, threads), frame, pad_id, k),
+                **evaluate_variant(sessions["int8"], frame, pad_id, k),
                 "size_mb": round(int8.stat().st_size / 2**20, 2),
             }
             variants["int8_drop"] = int8_gate(variants, params, k)
@@ -203,6 +212,14 @@ def run_export(
             ordered = sorted(tokenizer.vocab.items(), key=lambda kv: kv[1])
             (tmp / VOCAB).write_text("".join(f"{tok}\n" for tok, _ in ordered), encoding="utf-8")
         write_manifest(tmp, encode=encode, params=params, files=files, provenance=provenance or {})
-    metrics = {"parity": parity, **variants}
+        metrics: dict[str, Any] = {"parity": parity, **variants}
+        if test_frame is not None:
+            metrics["test"] = {
+                name: evaluate_variant(sess, test_frame, pad_id, k)
+                for name, sess in sessions.items()
+            }
+        if package is not None:
+            # Inside the atomic block: a failing package leaves the old ONNX files in place.
+            metrics["vespa"] = package(tmp, metrics)
     write_json(metrics_path, metrics)
     return metrics

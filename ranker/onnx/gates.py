@@ -16,7 +16,7 @@ import torch
 
 from ranker.config import ExportParams
 from ranker.errors import ExportError
-from ranker.metrics import classification_metrics, ranking_metrics
+from ranker.evaluation.ranking import classification_metrics, frame_ranking
 from ranker.serve.contract import AXES, INPUTS, OUTPUT, pad_batch, relevance_scores
 from ranker.serve.runtime import inference_session
 
@@ -175,7 +175,7 @@ def evaluate_variant(
     session: ort.InferenceSession, frame: pd.DataFrame, pad_id: int, k: int
 ) -> dict[str, float]:
     scores = score_frame(session, frame, pad_id)
-    ranking = ranking_metrics(frame["query"].tolist(), frame["label"].tolist(), scores, k)
+    ranking = frame_ranking(frame, scores, k)
     return {
         f"ndcg@{k}": ranking[f"ndcg@{k}"],
         "roc_auc": classification_metrics(frame["label"].tolist(), scores)["roc_auc"],

@@ -1,0 +1,1 @@
+"""Quality numbers: ranking and classification metrics, uncertainty and significance."""
