@@ -50,7 +50,7 @@ def test_relevant_titles_outscore_irrelevant_after_training(tmp_path: Path) -> N
         # Probability that a random relevant title outscores a random irrelevant one.
         pairs = s[labels == 1][:, None] - s[labels == 0][None, :]
         wins.append(float((pairs > 0).mean()))
-    # On queries it never saw, the 5-fold CV model's ROC-AUC spans 0.59-0.75 by fold (the
+    # On queries it never saw, the 5-fold CV model's ROC-AUC spans 0.61-0.75 by fold (the
     # untuned model: 0.48-0.52, chance): most queries must be ranked better than chance.
     assert np.mean(np.array(wins) > 0.5) >= 0.6, wins
     assert np.mean(wins) > 0.57, wins
