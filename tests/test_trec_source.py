@@ -6,8 +6,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -21,7 +19,7 @@ from ranker.config import DataParams
 from ranker.data.download import run_download
 from ranker.data.trec import read_titles, read_topics
 from ranker.errors import DataError, DownloadError
-from tests.conftest import ROOT, copy_project, dvc, set_param
+from tests.conftest import copy_project, dvc, set_param
 
 FILES = {"topics": "topics.xml", "qrels": "qrels.txt", "metadata": "metadata-sample.csv"}
 
@@ -139,19 +137,9 @@ def test_bad_metadata_is_one_line(tmp_path: Path) -> None:
 def test_metadata_memory_does_not_grow_with_the_file(tmp_path: Path) -> None:
     """A generated 200 MB metadata.csv (long abstracts, as CORD-19's) read for 1,000 judged
     documents: peak RSS of a fresh process stays far below the file's size."""
-    from bench.trec_memory import write_metadata
+    from bench.trec_memory import metadata_peak
 
-    path = write_metadata(tmp_path / "metadata.csv", size_mb=200, judged=1000)
-    code = f"""
-import re, sys
-sys.path.insert(0, {str(ROOT)!r})
-from ranker.data.trec import read_titles
-uids = {{f"j{{i:07d}}" for i in range(1000)}}
-titles = read_titles({str(path)!r}, uids)
-assert len(titles) == 1000, len(titles)
-hwm = re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read())
-print(int(hwm.group(1)) // 1024)
-"""
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    peak_mib = int(out.stdout.strip().splitlines()[-1])
+    measured = metadata_peak(size_mb=200, judged=1000)
+    assert measured.get("titles_kept") == 1000, measured
+    peak_mib = measured["peak_rss_mib"]
     assert peak_mib < 400, f"peak {peak_mib} MiB reading a 200 MB file"
