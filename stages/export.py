@@ -42,14 +42,15 @@ def main() -> None:
         out_dir=inside_repo(args.out),
         metrics_path=inside_repo(args.metrics),
         provenance=read_provenance(args.model),
-        package=lambda onnx_dir, metrics: run_vespa(
+        package=lambda onnx_dir, metrics, sessions, scores: run_vespa(
             onnx_dir=onnx_dir,
             export_metrics=metrics,
+            sessions=sessions,
+            scores=scores,
             frame=valid,
             params=params.vespa,
             length=params.encode.max_length,
             k=params.evaluate.k,
-            threads=threads,
             out_dir=vespa_dir,
         ),
     )

@@ -176,17 +176,17 @@ def test_int8_gate_fails_past_max_drop(
     import ranker.onnx.export as export
 
     model, tokenizer = tiny
-    real = export.evaluate_variant
+    real = export.variant_report
     seen: list[dict[str, float]] = []
     calls = iter([0.0, 0.5])
 
-    def fake(session, frame, pad_id, k):
-        result = real(session, frame, pad_id, k)
+    def fake(frame, scores, k):
+        result = real(frame, scores, k)
         result[f"ndcg@{k}"] -= next(calls)
         seen.append(result)
         return result
 
-    monkeypatch.setattr(export, "evaluate_variant", fake)
+    monkeypatch.setattr(export, "variant_report", fake)
     out = tmp_path / "onnx"
     with pytest.raises(ExportError) as info:
         run_export(

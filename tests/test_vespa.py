@@ -14,6 +14,7 @@ import pytest
 
 from ranker.config import EncodeParams, VespaParams
 from ranker.errors import ExportError
+from ranker.onnx.gates import ort_session, score_frame
 from ranker.vespa import gate as gate_module
 from ranker.vespa.gate import vespa_gate
 from ranker.vespa.inputs import (
@@ -67,14 +68,15 @@ def _frame(onnx_dir: Path, pairs: list[tuple[str, str, int]], max_length: int) -
 
 
 def _gate(onnx_dir: Path, frame: pd.DataFrame, length: int) -> dict:
+    session = ort_session(onnx_dir / "model.onnx", 1)
     return vespa_gate(
-        model_path=onnx_dir / "model.onnx",
+        session=session,
+        pipeline_scores=score_frame(session, frame, 0),
         tokenizer_json=onnx_dir / "tokenizer.json",
         frame=frame,
         params=VespaParams(),
         length=length,
         k=10,
-        threads=1,
     )
 
 

@@ -24,6 +24,8 @@ from ranker.onnx.gates import (
     int8_gate,
     ort_session,
     parity_gate,
+    score_frame,
+    variant_report,
 )
 from ranker.onnx.quantize import quantize_int8
 from ranker.serve import contract
@@ -169,14 +171,15 @@ def run_export(
     out_dir: Path,
     metrics_path: Path,
     provenance: dict[str, Any] | None = None,
-    package: Callable[[Path, dict[str, Any]], dict[str, Any]] | None = None,
+    package: Callable[..., dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Export, gate and quantize into `out_dir`, all or nothing; metrics hold no timings.
 
     The gates decide on `frame` (validation: a gate is a selection). `test_frame`, never used
-    to decide anything, gives the reported quality of each ONNX file. `package(dir, metrics)`
-    builds what ships beside the files (the Vespa application package) before they are
-    published; its report lands in the metrics."""
+    to decide anything, gives the reported quality of each ONNX file. `package(dir, metrics,
+    sessions, scores)` builds what ships beside the files (the Vespa application package)
+    before they are published, reusing the open sessions and their validation scores; its
+    report lands in the metrics."""
     pad_id = tokenizer.pad_token_id or 0
     with atomic_path(out_dir, is_dir=True) as tmp:
         fp32 = tmp / FP32_NAME
@@ -187,10 +190,12 @@ def run_export(
             model, session, tokenizer, frame, atol=params.atol, max_length=encode.max_length
         )
         log.info("parity passed: max abs diff %.2e", parity["max_abs_diff"])
+        # Validation scores per variant: the gates' input, and the Vespa gate's reference.
         sessions = {"fp32": session}
+        scores = {"fp32": score_frame(session, frame, pad_id)}
         variants: dict[str, Any] = {
             "fp32": {
-                **evaluate_variant(session, frame, pad_id, k),
+                **variant_report(frame, scores["fp32"], k),
                 "size_mb": round(fp32.stat().st_size / 2**20, 2),
             }
         }
@@ -200,8 +205,9 @@ def run_export(
             quantize_int8(fp32, int8, model.config, params.per_channel)
             check_contract(int8)
             sessions["int8"] = ort_session(int8, threads)
+            scores["int8"] = score_frame(sessions["int8"], frame, pad_id)
             variants["int8"] = {
-                **evaluate_variant(sessions["int8"], frame, pad_id, k),
+                **variant_report(frame, scores["int8"], k),
                 "size_mb": round(int8.stat().st_size / 2**20, 2),
             }
             variants["int8_drop"] = int8_gate(variants, params, k)
@@ -220,6 +226,6 @@ def run_export(
             }
         if package is not None:
             # Inside the atomic block: a failing package leaves the old ONNX files in place.
-            metrics["vespa"] = package(tmp, metrics)
+            metrics["vespa"] = package(tmp, metrics, sessions, scores)
     write_json(metrics_path, metrics)
     return metrics

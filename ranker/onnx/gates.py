@@ -174,7 +174,10 @@ def parity_gate(
 def evaluate_variant(
     session: ort.InferenceSession, frame: pd.DataFrame, pad_id: int, k: int
 ) -> dict[str, float]:
-    scores = score_frame(session, frame, pad_id)
+    return variant_report(frame, score_frame(session, frame, pad_id), k)
+
+
+def variant_report(frame: pd.DataFrame, scores: np.ndarray, k: int) -> dict[str, float]:
     ranking = frame_ranking(frame, scores, k)
     return {
         f"ndcg@{k}": ranking[f"ndcg@{k}"],

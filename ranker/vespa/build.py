@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ranker.config import VespaParams
@@ -18,23 +19,25 @@ def run_vespa(
     *,
     onnx_dir: Path,
     export_metrics: dict[str, Any],
+    sessions: dict[str, Any],
+    scores: dict[str, np.ndarray],
     frame: pd.DataFrame,
     params: VespaParams,
     length: int,
     k: int,
-    threads: int,
     out_dir: Path,
 ) -> dict[str, Any]:
-    """`onnx_dir` holds the files export is about to publish; returns the gate's report."""
+    """`onnx_dir` holds the files export is about to publish, `sessions` and `scores` the
+    open ONNX sessions and their validation scores by variant; returns the gate's report."""
     name = MODELS[params.model]
     gate = vespa_gate(
-        model_path=onnx_dir / name,
+        session=sessions[params.model],
+        pipeline_scores=scores[params.model],
         tokenizer_json=onnx_dir / TOKENIZER,
         frame=frame,
         params=params,
         length=length,
         k=k,
-        threads=threads,
     )
     key = f"ndcg@{k}"
     quality = {f"validation {key}": export_metrics[params.model][key]}

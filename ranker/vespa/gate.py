@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnxruntime as ort
 import pandas as pd
 from tokenizers import Tokenizer
 from tqdm.auto import tqdm
@@ -21,7 +22,7 @@ from tqdm.auto import tqdm
 from ranker.config import VespaParams
 from ranker.errors import ExportError
 from ranker.evaluation.ranking import frame_ranking
-from ranker.onnx.gates import ort_logits, ort_session, score_frame
+from ranker.onnx.gates import ort_logits
 from ranker.serve.contract import relevance_scores
 from ranker.vespa.inputs import embed_tokens, token_attention_mask, token_input_ids, token_type_ids
 
@@ -70,24 +71,23 @@ def _same_order(frame: pd.DataFrame, a: np.ndarray, b: np.ndarray) -> float:
 
 def vespa_gate(
     *,
-    model_path: Path,
+    session: ort.InferenceSession,
+    pipeline_scores: np.ndarray,
     tokenizer_json: Path,
     frame: pd.DataFrame,
     params: VespaParams,
     length: int,
     k: int,
-    threads: int,
 ) -> dict[str, Any]:
-    """Score `frame` both ways with the packaged model; fail past `params.atol` on pairs
-    whose tokens agree."""
-    session = ort_session(model_path, threads)
+    """Score `frame` from Vespa-built inputs with the packaged model's `session` against the
+    scores the pipeline gave it; fail past `params.atol` on pairs whose tokens agree."""
     feeds = vespa_feeds(tokenizer_json, frame, length=length, query_tokens=params.query_tokens)
     # One pair per run, as Vespa's global phase evaluates one hit at a time.
     vespa = np.array(
         [relevance_scores(ort_logits(session, f))[0] for f in tqdm(feeds, desc="vespa inputs")],
         dtype=np.float64,
     )
-    pipeline = score_frame(session, frame, pad_id=0)
+    pipeline = np.asarray(pipeline_scores, dtype=np.float64)
     same = np.array(
         [_same_tokens(f, row) for f, (_, row) in zip(feeds, frame.iterrows(), strict=True)]
     )
