@@ -129,6 +129,26 @@ class TrainParams:
 
 
 @dataclass(frozen=True)
+class DistributedParams:
+    """Data-parallel training on torchrun's engine (the train stage launches it itself).
+
+    The process counts change the model (gradients are averaged over other shards, in
+    another order), so they are params. Where a machine is reached (endpoint, id) does not:
+    dvc.yaml lists only the counts, and torchrun's environment names override the rest.
+    """
+
+    # Worker processes on each machine; 1 (and nnodes 1): one process, today's behaviour.
+    # train.batch_size stays the global batch: each worker takes batch_size / workers.
+    nproc_per_node: int = field(default=1, metadata={"min": 1})
+    # Machines in the job. Each other machine runs `make join` with PET_NODE_RANK=1, 2, ...
+    nnodes: int = field(default=1, metadata={"min": 1})
+    # c10d rendezvous host:port (on node 0) when nnodes > 1; env PET_RDZV_ENDPOINT wins.
+    rdzv_endpoint: str = "127.0.0.1:29400"
+    # One id per job (env PET_RDZV_ID wins): agents with another id never join this one.
+    rdzv_id: str = "ranker-train"
+
+
+@dataclass(frozen=True)
 class RunParams:
     """How every stage that computes with torch or ONNX Runtime runs, not what it computes."""
 
@@ -170,6 +190,7 @@ class Params:
     model: ModelParams = ModelParams()
     encode: EncodeParams = EncodeParams()
     train: TrainParams = TrainParams()
+    distributed: DistributedParams = DistributedParams()
     run: RunParams = RunParams()
     evaluate: EvaluateParams = EvaluateParams()
     export: ExportParams = ExportParams()
@@ -272,6 +293,12 @@ def parse_params(raw: Any) -> Params:
         raise ParamError("split.stratify: true only applies with split.strategy: random")
     if params.vespa.model == "int8" and not params.export.quantize:
         raise ParamError("vespa.model: 'int8' needs export.quantize: true")
+    workers = params.distributed.nproc_per_node * params.distributed.nnodes
+    if params.train.batch_size % workers:
+        raise ParamError(
+            f"train.batch_size: {params.train.batch_size} is the global batch and must divide "
+            f"evenly over the {workers} workers of distributed.nproc_per_node x nnodes"
+        )
     if params.split.valid_size + params.split.test_size >= 1:
         raise ParamError(
             f"split: valid_size {params.split.valid_size} + test_size {params.split.test_size} "

@@ -25,3 +25,7 @@ class ModelError(RankerError):
 
 class ExportError(RankerError):
     """The exported model fails its contract or parity gate."""
+
+
+class TrainingError(RankerError):
+    """Training failed in a way the user can act on (a worker died, a job could not form)."""

@@ -1,13 +1,20 @@
-"""DVC stage: fine-tune the cross-encoder and keep the best checkpoint."""
+"""DVC stage: fine-tune the cross-encoder and keep the best checkpoint.
+
+With distributed.nproc_per_node x nnodes > 1 this process becomes torchrun's agent and runs
+this same command once per local worker (ranker/model/distributed.py).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from ranker.config import load_params
 from ranker.files import inside_repo
+from ranker.model import checkpoints, distributed
 from ranker.model.encode import load_encoded
 from ranker.model.modeling import load_tokenizer
 from ranker.model.train import train_model
@@ -26,7 +33,20 @@ def main() -> None:
     parser.add_argument("--metrics", required=True, type=Path)
     args = parser.parse_args()
     params = load_params(args.params)
+    if distributed.needs_launch(params.distributed):
+        distributed.launch(params.distributed, module="stages.train", args=sys.argv[1:])
+        return
     data_meta = json.loads(args.data_meta.read_text(encoding="utf-8"))
+    # What a checkpoint must have been trained from to be resumed: everything the model
+    # depends on (the rendezvous address does not change it).
+    trained_from = {
+        "model": asdict(params.model),
+        "encode": asdict(params.encode),
+        "train": asdict(params.train),
+        "run": asdict(params.run),
+        "workers": [params.distributed.nproc_per_node, params.distributed.nnodes],
+        "k": params.evaluate.k,
+    }
     train_model(
         model_name=params.model.name,
         tokenizer=load_tokenizer(params.model.name),
@@ -34,11 +54,15 @@ def main() -> None:
         valid_df=load_encoded(args.valid),
         params=params.train,
         run=params.run,
+        distributed=params.distributed,
         encode=params.encode,
         k=params.evaluate.k,
         out_dir=inside_repo(args.out),
         live_dir=inside_repo(args.live),
         metrics_path=inside_repo(args.metrics),
+        fingerprint=checkpoints.fingerprint(
+            params=trained_from, files=(args.train, args.valid, args.data_meta)
+        ),
         provenance=build_provenance(params, data_meta),
     )
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -19,17 +18,31 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from ranker.config import EncodeParams, RunParams, TrainParams
+from ranker.config import DistributedParams, EncodeParams, RunParams, TrainParams
 from ranker.errors import ParamError
 from ranker.evaluation.ranking import classification_metrics, graded, ranking_metrics
 from ranker.files import atomic_path, write_json
+from ranker.model import checkpoints
 from ranker.model.batches import PairDataset, by_length, make_collator, ordered_eval
+from ranker.model.distributed import (
+    barrier,
+    check_nodes,
+    current_world,
+    per_worker_batch,
+    worker_threads,
+)
 from ranker.model.frozen import (
     FeatureDataset,
     HeadOnly,
     freeze_base,
     pooled_features,
     supports_feature_cache,
+)
+from ranker.model.history import (
+    epoch_history,
+    log_at_epoch_end,
+    mean_train_loss,
+    reproducible_dvclive,
 )
 from ranker.model.modeling import (
     check_precision,
@@ -64,58 +77,6 @@ def make_compute_metrics(valid: pd.DataFrame, k: int) -> Any:
     return compute
 
 
-# Trainer log keys that measure the machine, not the model: kept out of DVC outputs so that
-# an identical rerun writes identical files. They go to the log instead.
-TIMING_KEYS = ("runtime", "samples_per_second", "steps_per_second", "total_flos")
-
-
-def is_timing(key: str) -> bool:
-    return key.endswith(TIMING_KEYS)
-
-
-def reproducible_dvclive(live: Any) -> Any:
-    """dvclive's Trainer callback, minus timings (see TIMING_KEYS)."""
-    from transformers.integrations import DVCLiveCallback
-
-    class Callback(DVCLiveCallback):
-        def on_log(self, args, state, control, model=None, logs=None, **kwargs):
-            timings = {k: v for k, v in (logs or {}).items() if is_timing(k)}
-            if timings:
-                log.info("trainer timings: %s", timings)
-            kept = {k: v for k, v in (logs or {}).items() if not is_timing(k)}
-            super().on_log(args, state, control, model=model, logs=kept, **kwargs)
-
-    return Callback(live=live, log_model=False)
-
-
-def _history(log_history: list[dict[str, Any]], k: int) -> pd.DataFrame:
-    """One row per epoch: mean training loss since the previous eval, eval loss and nDCG@k."""
-    rows, losses = [], []
-    for entry in log_history:
-        if "loss" in entry:
-            losses.append(entry["loss"])
-        if f"eval_ndcg@{k}" in entry:
-            rows.append(
-                {
-                    "epoch": round(float(entry["epoch"]), 4),
-                    "train_loss": float(np.mean(losses)) if losses else float("nan"),
-                    "eval_loss": float(entry["eval_loss"]),
-                    f"ndcg@{k}": float(entry[f"eval_ndcg@{k}"]),
-                }
-            )
-            losses = []
-    return pd.DataFrame(rows)
-
-
-def checkpoint_dir(out_dir: Path) -> Path:
-    """Where the Trainer keeps epoch checkpoints: beside `out_dir`, ignored by git and DVC.
-
-    A fixed path (not a random temp dir) so the Trainer's recorded arguments are the same on
-    every run, and a killed run's leftovers are found and removed by the next one.
-    """
-    return out_dir.parent / f".{out_dir.name}.checkpoints"
-
-
 def training_arguments(
     params: TrainParams,
     run: RunParams,
@@ -126,25 +87,30 @@ def training_arguments(
     steps_per_epoch: int,
     k: int | None = None,
     max_steps: int = -1,
+    workers: int = 1,
 ) -> Any:
     """The Trainer's arguments from the params: one place, used by the train stage and by
-    `make bench`. With `k`, evaluate and checkpoint every epoch and keep the best by nDCG@k;
-    without, train only (a benchmark)."""
+    `make bench`. With `k`, evaluate and fully checkpoint (to resume) every epoch and keep
+    the best by nDCG@k; without, train only (a benchmark). `workers`: data-parallel
+    processes, which share train.batch_size."""
     from transformers import TrainingArguments
 
     selecting = k is not None
+    cuda = torch.cuda.is_available()
     return TrainingArguments(
         output_dir=output_dir,
         num_train_epochs=params.epochs,
         max_steps=max_steps,
         learning_rate=params.learning_rate,
-        per_device_train_batch_size=params.batch_size,
+        per_device_train_batch_size=per_worker_batch(params.batch_size, workers),
         per_device_eval_batch_size=run.eval_batch_size,
         warmup_steps=params.warmup_ratio,
         weight_decay=params.weight_decay,
         eval_strategy="epoch" if selecting else "no",
         save_strategy="epoch" if selecting else "no",
-        save_only_model=True,
+        save_only_model=False,
+        # Each machine keeps its own checkpoints: no shared filesystem needed to resume.
+        save_on_each_node=True,
         save_total_limit=1,
         load_best_model_at_end=selecting,
         metric_for_best_model=f"ndcg@{k}" if selecting else None,
@@ -154,12 +120,18 @@ def training_arguments(
         train_sampling_strategy="group_by_length" if group_by_length else "random",
         bf16=precision == "bf16",
         fp16=precision == "fp16",
-        use_cpu=not torch.cuda.is_available(),
+        use_cpu=not cuda,
+        # Named, not left to accelerate's guess; one process has no backend at all.
+        ddp_backend=("nccl" if cuda else "gloo") if workers > 1 else None,
+        # BERT's classification loss is a per-batch mean that ignores the Trainer's token
+        # count, so the Trainer's rescaling by the number of workers would double the loss
+        # and the gradients of a 2-worker job (measured: logged loss 1.33 vs 0.67).
+        average_tokens_across_devices=False,
         seed=run.seed,
         data_seed=run.seed,
         report_to="dvclive" if selecting else "none",
         dataloader_num_workers=0,
-        dataloader_pin_memory=torch.cuda.is_available(),
+        dataloader_pin_memory=cuda,
         disable_tqdm=not selecting,
     )
 
@@ -177,11 +149,16 @@ def train_model(
     out_dir: Path,
     live_dir: Path,
     metrics_path: Path,
+    distributed: DistributedParams | None = None,
+    fingerprint: str | None = None,
     provenance: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     """Fine-tune, keep the best epoch by validation nDCG@k, and write the model with its card.
 
     The training curves (loss, validation metrics by step) go to dvclive in `live_dir`.
+    Every epoch ends in a checkpoint; a run with the same `fingerprint` (inputs) resumes
+    from the last complete one (None: always fresh). In a data-parallel job every worker trains and node 0's
+    first worker alone writes; the others return None.
 
     Everything written is a function of the inputs: timings and thread counts go to the log.
     """
@@ -189,7 +166,8 @@ def train_model(
     from transformers import Trainer, default_data_collator
     from transformers.integrations import DVCLiveCallback
 
-    threads = set_threads(run.threads)
+    world = current_world()
+    threads = set_threads(worker_threads(run.threads, world.local_size))
     precision = check_precision(params.precision)
     model = load_classifier(model_name, run.seed)
     trainable = (
@@ -198,7 +176,9 @@ def train_model(
         else sum(p.numel() for p in model.parameters() if p.requires_grad)
     )
     log.info(
-        "threads=%d precision=%s trainable parameters=%d freeze_base=%s",
+        "worker %d/%d threads=%d precision=%s trainable parameters=%d freeze_base=%s",
+        world.rank,
+        world.size,
         threads,
         precision,
         trainable,
@@ -227,65 +207,98 @@ def train_model(
     else:
         train_ds, valid_ds = PairDataset(train_df), PairDataset(valid_df)
     steps_per_epoch = -(-len(train_ds) // params.batch_size)
-    ckpt_root = checkpoint_dir(out_dir)
-    shutil.rmtree(ckpt_root, ignore_errors=True)
-    try:
-        args = training_arguments(
-            params,
-            run,
-            # Relative to the stage's working directory (the repo root): the same string in
-            # dvclive/params.yaml wherever the repo lives.
-            output_dir=os.path.relpath(ckpt_root),
-            precision=precision,
-            group_by_length=params.group_by_length and trained is model,
-            steps_per_epoch=steps_per_epoch,
-            k=k,
-        )
-        trainer = ordered_eval(Trainer)(
-            model=trained,
-            args=args,
-            train_dataset=train_ds,
-            eval_dataset=valid_ds,
-            data_collator=collator,
-            processing_class=tokenizer,
-            compute_metrics=make_compute_metrics(valid_df, k),
-        )
+    ckpt_root = checkpoints.checkpoint_dir(out_dir, world.node_rank)
+    args = training_arguments(
+        params,
+        run,
+        # Relative to the stage's working directory (the repo root): the same string in
+        # dvclive/params.yaml wherever the repo lives.
+        output_dir=os.path.relpath(ckpt_root),
+        precision=precision,
+        group_by_length=params.group_by_length and trained is model,
+        steps_per_epoch=steps_per_epoch,
+        k=k,
+        workers=world.size,
+    )
+    log.info("device %s", args.device)  # also joins the process group of a distributed job
+    check_nodes(world, (distributed or DistributedParams()).nnodes)
+    resume = checkpoints.resume_point(ckpt_root, fingerprint, world)
+    trainer = ordered_eval(Trainer)(
+        model=trained,
+        args=args,
+        train_dataset=train_ds,
+        eval_dataset=valid_ds,
+        data_collator=collator,
+        processing_class=tokenizer,
+        compute_metrics=make_compute_metrics(valid_df, k),
+        callbacks=[log_at_epoch_end(), checkpoints.mark_complete_callback()],
+    )
+    trainer.remove_callback(DVCLiveCallback)
+    if world.writer:
         # Our own Live: outputs under `live_dir`, no dvc.yaml rewrite, no auto-experiment.
-        trainer.remove_callback(DVCLiveCallback)
         live = Live(dir=str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None)
         trainer.add_callback(reproducible_dvclive(live))
-        result = trainer.train()
-        wall = time.perf_counter() - start
+    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    wall = time.perf_counter() - start
+    metrics = None
+    if world.writer:
+        metrics = _write_outputs(
+            trainer=trainer,
+            model=model,
+            tokenizer=tokenizer,
+            valid_df=valid_df,
+            trainable=trainable,
+            k=k,
+            out_dir=out_dir,
+            metrics_path=metrics_path,
+            provenance=provenance,
+        )
+        log.info(
+            "trained in %.1f s (%.1f pairs/s, %d workers x %d threads%s): %s (params %s)",
+            wall,
+            len(train_ds) * params.epochs / wall,
+            world.size,
+            threads,
+            f", resumed from {os.path.relpath(resume)}" if resume else "",
+            metrics,
+            asdict(params),
+        )
+    barrier()  # the model is written: the checkpoints can go
+    if world.local_rank == 0:
+        checkpoints.remove(ckpt_root)
+    return metrics
 
-        history = _history(trainer.state.log_history, k)
-        best = history.loc[history[f"ndcg@{k}"].idxmax()] if len(history) else None
-        metrics = {
-            "best_epoch": float(best["epoch"]) if best is not None else None,
-            f"best_ndcg@{k}": float(best[f"ndcg@{k}"]) if best is not None else None,
-            "train_loss": float(result.training_loss),
-            "trainable_params": int(trainable),
-        }
-        card = dict(provenance or {})
-        card["validation"] = {
-            "queries": int(valid_df["query"].nunique()),
-            "pairs": len(valid_df),
-            **{key: metrics[key] for key in ("best_epoch", f"best_ndcg@{k}")},
-        }
-        with atomic_path(out_dir, is_dir=True) as tmp:
-            # The full model, also when only its (shared) head was trained on cached features.
-            model.save_pretrained(str(tmp))
-            tokenizer.save_pretrained(str(tmp))
-            write_model_card(tmp, card)
-    finally:
-        shutil.rmtree(ckpt_root, ignore_errors=True)
 
+def _write_outputs(
+    *,
+    trainer: Any,
+    model: torch.nn.Module,
+    tokenizer: Any,
+    valid_df: pd.DataFrame,
+    trainable: int,
+    k: int,
+    out_dir: Path,
+    metrics_path: Path,
+    provenance: dict[str, Any] | None,
+) -> dict[str, Any]:
+    history = epoch_history(trainer.state.log_history, k)
+    best = history.loc[history[f"ndcg@{k}"].idxmax()] if len(history) else None
+    metrics = {
+        "best_epoch": float(best["epoch"]) if best is not None else None,
+        f"best_ndcg@{k}": float(best[f"ndcg@{k}"]) if best is not None else None,
+        "train_loss": mean_train_loss(trainer.state.log_history),
+        "trainable_params": int(trainable),
+    }
+    card = dict(provenance or {})
+    card["validation"] = {
+        "queries": int(valid_df["query"].nunique()),
+        "pairs": len(valid_df),
+        **{key: metrics[key] for key in ("best_epoch", f"best_ndcg@{k}")},
+    }
+    with atomic_path(out_dir, is_dir=True) as tmp:
+        # The full model, also when only its (shared) head was trained on cached features.
+        model.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+        write_model_card(tmp, card)
     write_json(metrics_path, metrics)
-    log.info(
-        "trained in %.1f s (%.1f pairs/s, %d threads): %s (params %s)",
-        wall,
-        len(train_ds) * params.epochs / wall,
-        threads,
-        metrics,
-        asdict(params),
-    )
     return metrics

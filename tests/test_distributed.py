@@ -1,0 +1,178 @@
+"""Data-parallel training through torchrun on the tiny model: 2 processes (gloo), 2 "nodes" x
+1 process over a c10d rendezvous on 127.0.0.1, and a failing worker ending the job."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ranker.config import DistributedParams, parse_params
+from ranker.errors import ParamError
+from ranker.model import distributed
+from tests.conftest import dvc, set_param, tool_env
+
+TRAIN_CMD = yaml.safe_load((Path(__file__).parents[1] / "dvc.yaml").read_text())["stages"]["train"][
+    "cmd"
+].split()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def copy_repo(pipeline_repo: Path, dest: Path) -> Path:
+    shutil.copytree(pipeline_repo, dest, symlinks=True)
+    return dest
+
+
+def train_metrics(repo: Path) -> dict:
+    return json.loads((repo / "metrics" / "train.json").read_text())
+
+
+def model_dirs(repo: Path) -> list[str]:
+    """The train stage's model directory and anything it left beside it (checkpoints, temps)."""
+    return sorted(p.name for p in (repo / "models").iterdir() if "model" in p.name)
+
+
+def stage_cmd() -> list[str]:
+    return [sys.executable, *TRAIN_CMD[1:]]
+
+
+def test_torchrun_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("PET_RDZV_ENDPOINT", "PET_RDZV_ID", "PET_NNODES", "PET_NPROC_PER_NODE"):
+        monkeypatch.delenv(name, raising=False)
+    one = distributed.torchrun_argv(
+        DistributedParams(nproc_per_node=2), module="stages.train", args=["--x", "1"]
+    )
+    assert one[one.index("--nproc-per-node") + 1] == "2"
+    assert one[one.index("--rdzv-endpoint") + 1] == "127.0.0.1:0"  # a free port
+    assert one[-4:] == ["--module", "stages.train", "--x", "1"]
+    params = DistributedParams(nnodes=2, rdzv_endpoint="10.0.0.1:29400", rdzv_id="job")
+    two = distributed.torchrun_argv(params, module="m", args=[])
+    assert two[two.index("--rdzv-endpoint") + 1] == "10.0.0.1:29400"
+    assert two[two.index("--nnodes") + 1] == "2" and two[two.index("--rdzv-id") + 1] == "job"
+    # torchrun's own environment names pick the machine; they cannot change the counts.
+    monkeypatch.setenv("PET_RDZV_ENDPOINT", "node0:1234")
+    two = distributed.torchrun_argv(params, module="m", args=[])
+    assert two[two.index("--rdzv-endpoint") + 1] == "node0:1234"
+    monkeypatch.setenv("PET_NNODES", "3")
+    with pytest.raises(ParamError, match=r"PET_NNODES=3 disagrees with distributed\.nnodes: 2"):
+        distributed.torchrun_argv(params, module="m", args=[])
+
+
+def test_worker_share_of_threads_and_batch() -> None:
+    assert distributed.worker_threads(2, 2) == 1
+    assert distributed.worker_threads(1, 2) == 1
+    assert distributed.worker_threads(8, 2) == 4
+    assert distributed.per_worker_batch(16, 2) == 8
+    with pytest.raises(ParamError, match="global batch"):
+        parse_params({"train": {"batch_size": 15}, "distributed": {"nproc_per_node": 2}})
+
+
+def test_two_processes_train_one_model(pipeline_repo: Path, tmp_path: Path) -> None:
+    repo = copy_repo(pipeline_repo, tmp_path / "repo")
+    single = train_metrics(repo)
+    set_param(repo, "distributed", "nproc_per_node", 2)
+    set_param(repo, "run", "threads", 2)  # one thread per worker
+    dvc("repro", "train", cwd=repo)
+    two = train_metrics(repo)
+    assert model_dirs(repo) == ["model"]  # written once; no checkpoints left behind
+    assert (repo / "models" / "model" / "model.safetensors").is_file()
+    # The same global batch and steps: the same epochs, a loss of the same size.
+    assert two["trainable_params"] == single["trainable_params"]
+    assert two["train_loss"] == pytest.approx(single["train_loss"], rel=0.1)
+    assert two["best_ndcg@10"] == pytest.approx(single["best_ndcg@10"], abs=0.15)
+    # dvclive was written by one process: one loss row per logging step, no duplicates.
+    steps = (repo / "dvclive" / "plots" / "metrics" / "loss.tsv").read_text().splitlines()[1:]
+    logged = [int(r.split("\t")[0]) for r in steps]
+    assert logged == sorted(set(logged)) and len(logged) > 2, logged
+
+
+def test_two_nodes_over_c10d_on_localhost(pipeline_repo: Path, tmp_path: Path) -> None:
+    repo = copy_repo(pipeline_repo, tmp_path / "repo")
+    single = train_metrics(repo)
+    set_param(repo, "distributed", "nnodes", 2)
+    set_param(repo, "distributed", "rdzv_id", f"test-{os.getpid()}")
+    env = tool_env(PET_RDZV_ENDPOINT=f"127.0.0.1:{free_port()}")
+    # Node 1 runs the stage's command (`make join`); node 0 runs it through DVC.
+    node1 = subprocess.Popen(
+        stage_cmd(), cwd=repo, env={**env, "PET_NODE_RANK": "1"}, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        node0 = subprocess.run(
+            [sys.executable, "-m", "dvc", "repro", "train"],
+            cwd=repo,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        _, err1 = node1.communicate(timeout=120)
+    finally:
+        node1.kill()
+    assert node0.returncode == 0, node0.stderr[-3000:]
+    assert node1.returncode == 0, err1[-3000:]
+    assert model_dirs(repo) == ["model"]
+    two = train_metrics(repo)
+    assert two["train_loss"] == pytest.approx(single["train_loss"], rel=0.1)
+    assert two["best_ndcg@10"] == pytest.approx(single["best_ndcg@10"], abs=0.15)
+
+
+def test_two_machines_claiming_node_zero_fail_clearly(pipeline_repo: Path, tmp_path: Path) -> None:
+    repo = copy_repo(pipeline_repo, tmp_path / "repo")
+    set_param(repo, "distributed", "nnodes", 2)
+    set_param(repo, "distributed", "rdzv_id", f"dup-{os.getpid()}")
+    env = tool_env(PET_RDZV_ENDPOINT=f"127.0.0.1:{free_port()}")
+    procs = [
+        subprocess.Popen(stage_cmd(), cwd=repo, env=env, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    errs = [p.communicate(timeout=300)[1] for p in procs]
+    assert all(p.returncode != 0 for p in procs)
+    assert any("node ranks [0, 0]" in err for err in errs), errs[0][-2000:]
+    assert not (repo / "models" / "model").exists() or model_dirs(repo) == ["model"]
+
+
+def test_a_failing_worker_ends_the_job_with_one_error(pipeline_repo: Path, tmp_path: Path) -> None:
+    repo = copy_repo(pipeline_repo, tmp_path / "repo")
+    set_param(repo, "distributed", "nproc_per_node", 2)
+    set_param(repo, "train", "epochs", 50.0)  # long enough to be killed mid-training
+    before = (repo / "models" / "model" / "model.safetensors").read_bytes()
+    agent = subprocess.Popen(
+        stage_cmd(), cwd=repo, env=tool_env(), stderr=subprocess.PIPE, text=True
+    )
+    marker = repo / "models" / ".model.checkpoints" / "fingerprint.json"
+    try:
+        deadline = time.monotonic() + 300
+        while not marker.exists() and agent.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists(), "the workers never started training"
+        workers = subprocess.run(
+            ["pgrep", "-P", str(agent.pid)], capture_output=True, text=True
+        ).stdout.split()
+        assert len(workers) == 2, workers
+        os.kill(int(workers[1]), signal.SIGKILL)
+        # The other worker is stopped, not left waiting in a collective: a hang would
+        # end at this guard, minutes away from the seconds torchrun takes.
+        _, err = agent.communicate(timeout=120)
+    finally:
+        agent.kill()
+    assert agent.returncode == 1
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: train: worker rank ") and "(signal SIGKILL)" in last, last
+    # The earlier good model is untouched: nobody wrote a partial one over it.
+    assert (repo / "models" / "model" / "model.safetensors").read_bytes() == before
+    left = subprocess.run(["pgrep", "-f", str(repo)], capture_output=True, text=True).stdout
+    assert not left.strip(), "a worker outlived the job"

@@ -1,0 +1,95 @@
+"""Resume after a crash, on the tiny model: `kill -9` of the train stage once an epoch's
+checkpoint is complete, then `dvc repro` resumes and ends with the uninterrupted run's model,
+metrics and curves, byte for byte; with other params it starts fresh."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import dvc, set_param, tool_env
+
+EPOCHS = 6.0  # several epochs after the first checkpoint, so the kill lands mid-training
+
+
+def copy_repo(pipeline_repo: Path, dest: Path) -> Path:
+    shutil.copytree(pipeline_repo, dest, symlinks=True)
+    set_param(dest, "train", "epochs", EPOCHS)
+    return dest
+
+
+def outputs(repo: Path) -> dict[str, bytes]:
+    files = {"metrics/train.json": (repo / "metrics" / "train.json").read_bytes()}
+    for folder in ("models/model", "dvclive"):
+        for path in sorted((repo / folder).rglob("*")):
+            if path.is_file():
+                files[str(path.relative_to(repo))] = path.read_bytes()
+    return files
+
+
+def stage_pid(repo: Path) -> int | None:
+    found = subprocess.run(["pgrep", "-f", "stages.train --train"], capture_output=True, text=True)
+    for pid in found.stdout.split():
+        try:
+            if Path(f"/proc/{pid}/cwd").resolve() == repo.resolve():
+                return int(pid)
+        except OSError:
+            continue
+    return None
+
+
+def repro_killed_after_first_checkpoint(repo: Path) -> None:
+    ckpts = repo / "models" / ".model.checkpoints"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dvc", "repro", "train"],
+        cwd=repo,
+        env=tool_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not list(ckpts.glob("checkpoint-*/complete.json")):
+            assert proc.poll() is None and time.monotonic() < deadline, "no checkpoint appeared"
+            time.sleep(0.01)
+        pid = stage_pid(repo)
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        assert proc.wait(timeout=120) != 0
+    finally:
+        proc.kill()
+    assert not (repo / "models" / "model").exists(), "training finished before the kill"
+    assert list(ckpts.glob("checkpoint-*/complete.json"))
+
+
+def repro(repo: Path) -> str:
+    return dvc("repro", "train", cwd=repo, RANKER_LOG_LEVEL="INFO").stderr
+
+
+def test_kill_9_then_repro_resumes_to_the_same_model(pipeline_repo: Path, tmp_path: Path) -> None:
+    reference = copy_repo(pipeline_repo, tmp_path / "reference")
+    assert "resuming" not in repro(reference)
+    expected = outputs(reference)
+
+    # A plain `dvc repro` after the crash: same params, data and code, so it resumes from
+    # the last complete epoch and ends with the same bytes.
+    repo = copy_repo(pipeline_repo, tmp_path / "repo")
+    repro_killed_after_first_checkpoint(repo)
+    log = repro(repo)
+    assert "resuming from models/.model.checkpoints/checkpoint-" in log
+    assert outputs(repo) == expected
+    assert not (repo / "models" / ".model.checkpoints").exists()  # removed on success
+
+    # Checkpoints of other params are never resumed from: the run starts fresh.
+    set_param(repo, "train", "learning_rate", 5e-4)
+    repro_killed_after_first_checkpoint(repo)
+    set_param(repo, "train", "learning_rate", 2e-3)
+    log = repro(repo)
+    assert "from other inputs: starting fresh" in log and "resuming" not in log
+    assert (repo / "models" / "model" / "model.safetensors").is_file()
+    assert not (repo / "models" / ".model.checkpoints").exists()
