@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ranker.config import load_params
-from ranker.data.validate import read_pairs
+from ranker.data.validate import read_pairs_chunks
 from ranker.files import inside_repo
 from ranker.model.encode import run_encode
 from ranker.model.modeling import load_tokenizer
@@ -21,7 +21,10 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params(args.params)
     tokenizer = load_tokenizer(params.model.name)
-    splits = {name: read_pairs(args.split / f"{name}.csv") for name in ("train", "valid", "test")}
+    # Read as they are encoded, chunk by chunk: memory holds one chunk of each.
+    splits = {
+        name: read_pairs_chunks(args.split / f"{name}.csv") for name in ("train", "valid", "test")
+    }
     run_encode(splits, tokenizer, params.encode, inside_repo(args.out))
 
 

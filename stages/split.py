@@ -7,7 +7,6 @@ from pathlib import Path
 
 from ranker.config import load_params
 from ranker.data.split import run_split
-from ranker.data.validate import read_pairs
 from ranker.files import inside_repo
 from ranker.stage import run_stage
 
@@ -22,7 +21,7 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params(args.params)
     run_split(
-        read_pairs(args.pairs),
+        args.pairs,
         params=params.split,
         out_dir=inside_repo(args.out),
         metrics_path=inside_repo(args.metrics),

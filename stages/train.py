@@ -15,7 +15,7 @@ from pathlib import Path
 from ranker.config import load_params
 from ranker.files import inside_repo
 from ranker.model import checkpoints, distributed
-from ranker.model.encode import load_encoded
+from ranker.model.encode import load_encoded, load_features
 from ranker.model.modeling import load_tokenizer
 from ranker.model.train import train_model
 from ranker.provenance import build_provenance
@@ -50,7 +50,7 @@ def main() -> None:
     train_model(
         model_name=params.model.name,
         tokenizer=load_tokenizer(params.model.name),
-        train_df=load_encoded(args.train),
+        train_df=load_features(args.train),
         valid_df=load_encoded(args.valid),
         params=params.train,
         run=params.run,

@@ -252,3 +252,29 @@ def test_thread_count_changes_the_trained_weights(tiny_model_dir: Path, tmp_path
     assert same("one", "one-again")
     if (os.cpu_count() or 1) >= 2:
         assert not same("one", "two")
+
+
+def test_encoding_in_chunks_equals_encoding_whole(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """The encode stage's streamed path (chunks of 7 rows, one row group each) writes the
+    same rows as encoding the frame at once, and training's Arrow dataset serves the same
+    items as one built from pandas."""
+    import pyarrow.parquet as pq
+
+    from ranker.model.batches import PairDataset
+    from ranker.model.encode import load_features
+    from ranker.model.modeling import load_tokenizer
+
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    pairs = generate_sample(pairs_per_query=10).head(60)
+    chunks = (pairs.iloc[i : i + 7] for i in range(0, len(pairs), 7))
+    meta = run_encode({"train": chunks}, tokenizer, EncodeParams(max_length=32), tmp_path / "a")
+    whole = run_encode({"train": pairs}, tokenizer, EncodeParams(max_length=32), tmp_path / "b")
+    assert meta == whole
+    streamed = pq.read_table(tmp_path / "a" / "train.parquet")
+    assert pq.ParquetFile(tmp_path / "a" / "train.parquet").num_row_groups == 9
+    assert streamed.equals(pq.read_table(tmp_path / "b" / "train.parquet"))
+    arrow = PairDataset(load_features(tmp_path / "a" / "train.parquet"))
+    frame = PairDataset(streamed.to_pandas())
+    assert len(arrow) == len(frame) == 60
+    assert all(arrow[i] == frame[i] for i in range(60))
+    assert arrow.lengths().tolist() == [len(frame[i]["input_ids"]) for i in range(60)]

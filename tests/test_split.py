@@ -9,6 +9,7 @@ import pytest
 from ranker.config import CvParams, SplitParams
 from ranker.data.sample import generate_sample
 from ranker.data.split import cv_fold, fold_of_queries, run_split, split_pairs
+from ranker.data.validate import read_pairs
 from ranker.errors import DataError
 
 
@@ -62,8 +63,12 @@ def test_query_split_needs_three_queries() -> None:
 
 
 def test_run_split_writes_files_and_metrics(pairs: pd.DataFrame, tmp_path) -> None:
+    pairs.to_csv(tmp_path / "pairs.csv", index=False)
     metrics = run_split(
-        pairs, params=SplitParams(), out_dir=tmp_path / "split", metrics_path=tmp_path / "m.json"
+        tmp_path / "pairs.csv",
+        params=SplitParams(),
+        out_dir=tmp_path / "split",
+        metrics_path=tmp_path / "m.json",
     )
     assert metrics["query_overlap"] == 0
     assert sum(metrics[n]["rows"] for n in ("train", "valid", "test")) == len(pairs)
@@ -98,3 +103,33 @@ def test_cv_needs_enough_queries_and_known_fold(pairs: pd.DataFrame) -> None:
         cv_fold(small, fold=0, cv=CvParams(), split=SplitParams())
     with pytest.raises(DataError, match="fold 7 is not one of"):
         cv_fold(pairs, fold=7, cv=CvParams(), split=SplitParams())
+
+
+@pytest.mark.parametrize("strategy", ["query", "random"])
+def test_streamed_split_equals_the_in_memory_one(
+    pairs: pd.DataFrame, tmp_path, monkeypatch: pytest.MonkeyPatch, strategy: str
+) -> None:
+    """Chunks of 7 rows (many chunks, queries cut across them) give the same split files as
+    splitting the whole frame, rows in file order."""
+    import ranker.data.validate as validate
+
+    monkeypatch.setattr(validate, "CHUNK_ROWS", 7)
+    pairs.to_csv(tmp_path / "pairs.csv", index=False)
+    params = SplitParams(strategy=strategy)
+    metrics = run_split(
+        tmp_path / "pairs.csv", params=params, out_dir=tmp_path / "s", metrics_path=tmp_path / "m"
+    )
+    whole = split_pairs(read_pairs(tmp_path / "pairs.csv"), params)
+    for name, part in whole.items():
+        written = read_pairs(tmp_path / "s" / f"{name}.csv")
+        key = ["query", "title"]
+        assert (
+            written.sort_values(key)
+            .reset_index(drop=True)
+            .equals(part.sort_values(key).reset_index(drop=True))
+        ), name
+        assert metrics[name]["rows"] == len(part)
+        assert metrics[name]["queries"] == part["query"].nunique()
+        assert metrics[name]["positive_rate"] == round(float(part["label"].mean()), 4)
+    if strategy == "query":  # file order, as the in-memory split keeps it
+        assert read_pairs(tmp_path / "s" / "train.csv").equals(whole["train"])

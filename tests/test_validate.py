@@ -124,3 +124,32 @@ def test_download_stage_refuses_output_outside_repo(tmp_path: Path) -> None:
     assert "outside the repository" in proc.stderr
     assert not (tmp_path.parent / "escape").exists()
     assert ROOT.exists()
+
+
+@pytest.mark.parametrize("graded", [None, 1, 2])
+def test_validation_in_chunks_equals_validation_whole(
+    monkeypatch: pytest.MonkeyPatch, graded: int | None
+) -> None:
+    """download streams its file in chunks (two passes): duplicates and conflicts that
+    straddle chunks give the same pairs, report and lines as one chunk would."""
+    import random
+
+    import ranker.data.validate as validate
+
+    rng = random.Random(graded)
+    labels = ["0", "1", "2"] if graded else ["0", "1"]
+    rows = [f"q{rng.randint(0, 3)},t{rng.randint(0, 5)},{rng.choice(labels)}" for _ in range(60)]
+    content = ("query,title,label\n" + "\n".join(rows) + "\n").encode()
+    whole, whole_report = validate_pairs(content, "x.csv", graded_threshold=graded)
+    monkeypatch.setattr(validate, "CHUNK_ROWS", 2)
+    chunked, chunked_report = validate_pairs(content, "x.csv", graded_threshold=graded)
+    assert chunked.equals(whole) and chunked_report == whole_report
+    assert whole_report.duplicates_dropped > 0 and whole_report.conflicting_pairs > 0
+    # Each (query, title) once, with its highest judgement.
+    assert not whole.duplicated(["query", "title"]).any()
+    best = {}
+    for row in rows:
+        q, t, g = row.split(",")
+        best[(q, t)] = max(best.get((q, t), 0), int(g))
+    kept = zip(whole["query"], whole["title"], whole["grade"], strict=True)
+    assert {(q, t): g for q, t, g in kept} == best

@@ -21,7 +21,7 @@ from ranker.errors import DownloadError
 from ranker.files import atomic_path, sha256_file, write_json
 from ranker.data.sample import SAMPLE_NOTE, generate_sample, load_topics
 from ranker.data.trec import build_from_spec, load_spec
-from ranker.data.validate import Utf8Check, validate_file
+from ranker.data.validate import Utf8Check, read_pairs_chunks, validate_file
 
 log = logging.getLogger(__name__)
 
@@ -183,8 +183,21 @@ def fetch_source(params: DataParams, dest: Path) -> dict[str, Any]:
     return {"source": source, "synthetic": False}
 
 
+def _summary(pairs: Path) -> dict[str, Any]:
+    rows = positives = 0
+    queries: set[str] = set()
+    for chunk in read_pairs_chunks(pairs, columns=["query", "label"]):
+        rows += len(chunk)
+        positives += int(chunk["label"].sum())
+        queries.update(chunk["query"].unique())
+    return {"rows": rows, "queries": len(queries), "positive_rate": round(positives / rows, 4)}
+
+
 def run_download(params: DataParams, out_dir: Path, metrics_path: Path) -> dict[str, Any]:
-    """Fetch, verify and validate; write `out_dir/pairs.csv`, `out_dir/meta.json`, and metrics."""
+    """Fetch, verify and validate; write `out_dir/pairs.csv`, `out_dir/meta.json`, and metrics.
+
+    Every step streams: the source to a scratch file, then validation chunk by chunk into
+    the clean pairs file."""
     scratch = scratch_path(out_dir)
     scratch.parent.mkdir(parents=True, exist_ok=True)
     scratch.unlink(missing_ok=True)
@@ -195,23 +208,20 @@ def run_download(params: DataParams, out_dir: Path, metrics_path: Path) -> dict[
             raise DownloadError(
                 f"{params.source}: SHA-256 mismatch: expected {params.sha256.lower()}, got {digest}"
             )
-        df, report = validate_file(scratch, params.source, params.graded_threshold)
+        with atomic_path(out_dir, is_dir=True) as tmp_dir:
+            pairs = tmp_dir / "pairs.csv"
+            report = validate_file(scratch, pairs, params.source, params.graded_threshold)
+            summary = {
+                **_summary(pairs),
+                "duplicates_dropped": report.duplicates_dropped,
+                "conflicting_pairs": report.conflicting_pairs,
+            }
+            meta.update(sha256=digest, graded_threshold=params.graded_threshold, **summary)
+            write_json(tmp_dir / "meta.json", meta)
     finally:
         scratch.unlink(missing_ok=True)
         for leftover in scratch.parent.glob(f"{scratch.stem}-*.download"):
             leftover.unlink()
-
-    summary = {
-        "rows": len(df),
-        "queries": int(df["query"].nunique()),
-        "positive_rate": round(float(df["label"].mean()), 4),
-        "duplicates_dropped": report.duplicates_dropped,
-        "conflicting_pairs": report.conflicting_pairs,
-    }
-    meta.update(sha256=digest, graded_threshold=params.graded_threshold, **summary)
-    with atomic_path(out_dir, is_dir=True) as tmp_dir:
-        df.to_csv(tmp_dir / "pairs.csv", index=False)
-        write_json(tmp_dir / "meta.json", meta)
     write_json(metrics_path, summary)
     log.info("wrote %d pairs over %d queries to %s", summary["rows"], summary["queries"], out_dir)
     return summary

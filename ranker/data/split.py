@@ -4,6 +4,10 @@ and the query folds of cross-validation.
 Validation picks the best epoch; test is never seen by training or model selection and
 gives the reported numbers. Query splits shuffle the sorted distinct queries with a seed
 and cut them by count, so the same data and params always give the same splits.
+
+The stage streams: a first pass reads only the columns that decide the split (query, and
+label to stratify), a second copies the file in chunks to the split files, rows in file
+order. Memory grows with those columns, not with the titles.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from sklearn.model_selection import train_test_split
 
 from ranker.config import CvParams, SplitParams
 from ranker.errors import DataError
+from ranker.data.validate import read_pairs_chunks
 from ranker.files import atomic_path, write_json
 
 log = logging.getLogger(__name__)
@@ -115,26 +120,63 @@ def cv_fold(
     )
 
 
-def describe(df: pd.DataFrame) -> dict[str, Any]:
-    return {
-        "rows": len(df),
-        "queries": int(df["query"].nunique()),
-        "positive_rate": round(float(df["label"].mean()), 4),
-    }
+def assign_rows(
+    keys: pd.DataFrame,
+    params: SplitParams,
+    cv: CvParams | None = None,
+    fold: int | None = None,
+) -> np.ndarray:
+    """Each row's split (an index into SPLITS), decided from the query (and label) columns."""
+    keys = keys.reset_index(drop=True).assign(_row=np.arange(len(keys)))
+    if fold is None:
+        parts = split_pairs(keys, params)
+    else:
+        parts = cv_fold(keys, fold=fold, cv=cv or CvParams(), split=params)
+    codes = np.full(len(keys), -1, dtype=np.int8)
+    for code, name in enumerate(SPLITS):
+        codes[parts[name]["_row"].to_numpy()] = code
+    return codes
 
 
-def query_overlap(parts: dict[str, pd.DataFrame]) -> int:
-    """Queries found in more than one split (0 for a query split)."""
-    seen = pd.concat([pd.Series(p["query"].unique()) for p in parts.values()])
-    return int(seen.duplicated().sum())
+class _Tally:
+    """describe() of one split, accumulated chunk by chunk."""
+
+    def __init__(self) -> None:
+        self.rows, self.positives, self.queries = 0, 0, set()
+
+    def add(self, part: pd.DataFrame) -> None:
+        self.rows += len(part)
+        self.positives += int(part["label"].sum())
+        self.queries.update(part["query"].unique())
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "queries": len(self.queries),
+            "positive_rate": round(self.positives / self.rows, 4),
+        }
 
 
-def write_split(parts: dict[str, pd.DataFrame], out_dir: Path, metrics_path: Path) -> dict:
+def write_split(
+    pairs: Path, codes: np.ndarray, out_dir: Path, metrics_path: Path
+) -> dict[str, Any]:
+    """Copy `pairs` chunk by chunk into out_dir/{train,valid,test}.csv by `codes`."""
+    tallies = {name: _Tally() for name in SPLITS}
+    start = 0
     with atomic_path(out_dir, is_dir=True) as tmp:
-        for name in SPLITS:
-            parts[name].to_csv(tmp / f"{name}.csv", index=False)
-    metrics = {name: describe(parts[name]) for name in SPLITS}
-    metrics["query_overlap"] = query_overlap(parts)
+        for chunk in read_pairs_chunks(pairs):
+            here = codes[start : start + len(chunk)]
+            start += len(chunk)
+            for code, name in enumerate(SPLITS):
+                part = chunk[here == code]
+                first = tallies[name].rows == 0
+                if first or len(part):
+                    part.to_csv(tmp / f"{name}.csv", mode="w" if first else "a", header=first, index=False)
+                tallies[name].add(part)
+    metrics: dict[str, Any] = {name: tallies[name].describe() for name in SPLITS}
+    # A query in k splits counts k - 1 times (0 for a query split).
+    seen = [q for name in SPLITS for q in tallies[name].queries]
+    metrics["query_overlap"] = len(seen) - len(set(seen))
     write_json(metrics_path, metrics)
     log.info(
         "split: %s rows, %d queries in more than one split",
@@ -145,7 +187,7 @@ def write_split(parts: dict[str, pd.DataFrame], out_dir: Path, metrics_path: Pat
 
 
 def run_split(
-    df: pd.DataFrame,
+    pairs: Path,
     *,
     params: SplitParams,
     out_dir: Path,
@@ -153,9 +195,11 @@ def run_split(
     cv: CvParams | None = None,
     fold: int | None = None,
 ) -> dict[str, Any]:
-    """The main split, or with `fold` that fold of cross-validation."""
-    if fold is None:
-        parts = split_pairs(df, params)
-    else:
-        parts = cv_fold(df, fold=fold, cv=cv or CvParams(), split=params)
-    return write_split(parts, out_dir, metrics_path)
+    """The main split of the pairs file, or with `fold` that fold of cross-validation."""
+    columns = ["query", "label"] if params.strategy == "random" else ["query"]
+    keys = pd.concat(
+        [chunk[columns] for chunk in read_pairs_chunks(pairs, columns=columns)],
+        ignore_index=True,
+    )
+    codes = assign_rows(keys, params, cv, fold)
+    return write_split(pairs, codes, out_dir, metrics_path)

@@ -7,8 +7,10 @@ line numbers (line 1 is the header), so a user can open the file and fix it.
 from __future__ import annotations
 
 import codecs
+import hashlib
 import io
 import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,10 +57,9 @@ class Utf8Check:
         self._lines += chunk.count(b"\n")
 
 
-def _lines(mask: pd.Series) -> str:
+def _line_numbers(index: pd.Index) -> list[int]:
     # +2: pandas index 0 is the line after the header, and lines count from 1.
-    idx = [int(i) + 2 for i in mask[mask].index[:_SHOW]]
-    return ", ".join(map(str, idx))
+    return [int(i) + 2 for i in index[:_SHOW]]
 
 
 def _decode(raw: bytes, name: str) -> str:
@@ -68,6 +69,9 @@ def _decode(raw: bytes, name: str) -> str:
         raise DataError(f"{exc}; re-encode the file as UTF-8") from None
 
 
+Chunks = Callable[[], Iterator[pd.DataFrame]]
+
+
 def validate_pairs(
     raw: bytes, name: str, graded_threshold: int | None = None
 ) -> tuple[pd.DataFrame, ValidationReport]:
@@ -75,112 +79,205 @@ def validate_pairs(
     text = _decode(raw, name)
     if not text.strip():
         raise DataError(f"{name}: empty file; expected a CSV with columns {','.join(REQUIRED)}")
-    return _validate(_parse(io.StringIO(text), name), name, graded_threshold)
+    parts: list[pd.DataFrame] = []
+    report = _validate(lambda: _parse(io.StringIO(text), name), name, graded_threshold, parts.append)
+    return pd.concat(parts, ignore_index=True), report
 
 
 def validate_file(
-    path: Path, name: str, graded_threshold: int | None = None
-) -> tuple[pd.DataFrame, ValidationReport]:
-    """`validate_pairs` on a file already checked to be UTF-8, parsed from disk: memory
-    holds the parsed rows, never a second copy of the file's bytes."""
+    path: Path, dest: Path, name: str, graded_threshold: int | None = None
+) -> ValidationReport:
+    """`validate_pairs` on a file already checked to be UTF-8, streamed from disk in chunks
+    (two passes) into the clean pairs CSV `dest`: memory holds one chunk and a digest per
+    (query, title), never the file."""
     with open(path, "rb") as fh:
         head = fh.read(1 << 16)
         blank = not head.strip() and not fh.read(1)
     if blank:
         raise DataError(f"{name}: empty file; expected a CSV with columns {','.join(REQUIRED)}")
-    return _validate(_parse(path, name), name, graded_threshold)
+    first = True
+
+    def write(part: pd.DataFrame) -> None:
+        nonlocal first
+        part.to_csv(dest, mode="w" if first else "a", header=first, index=False)
+        first = False
+
+    return _validate(lambda: _parse(path, name), name, graded_threshold, write)
 
 
-def _parse(source: io.StringIO | Path, name: str) -> pd.DataFrame:
+def _parse(source: io.StringIO | Path, name: str) -> Iterator[pd.DataFrame]:
+    if isinstance(source, io.StringIO):
+        source.seek(0)
     try:
-        return pd.read_csv(source, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        reader = pd.read_csv(
+            source, dtype=str, keep_default_na=False, encoding="utf-8-sig", chunksize=CHUNK_ROWS
+        )
+        with reader:
+            for chunk in reader:
+                chunk.columns = [str(c).strip() for c in chunk.columns]
+                missing = [c for c in REQUIRED if c not in chunk.columns]
+                if missing:
+                    raise DataError(
+                        f"{name}: missing required column(s) "
+                        f"{', '.join(repr(c) for c in missing)}; "
+                        f"found {', '.join(repr(c) for c in chunk.columns)}"
+                    )
+                yield chunk[list(REQUIRED)].apply(lambda col: col.str.strip())
     except pd.errors.ParserError as exc:
         raise DataError(f"{name}: not a valid CSV ({str(exc).strip()})") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{name}: empty file; expected a CSV with columns {','.join(REQUIRED)}") from None
+
+
+class _Problems:
+    """Bad rows found over the whole file: counted, and the first lines kept to show."""
+
+    def __init__(self) -> None:
+        self.count: dict[str, int] = {}
+        self.lines: dict[str, list[int]] = {}
+        self.values: list[str] = []
+
+    def add(self, key: str, mask: pd.Series) -> None:
+        if mask.any():
+            self.count[key] = self.count.get(key, 0) + int(mask.sum())
+            shown = self.lines.setdefault(key, [])
+            shown.extend(_line_numbers(mask[mask].index)[: _SHOW - len(shown)])
+
+    def shown(self, key: str) -> str:
+        return ", ".join(map(str, self.lines[key]))
+
+
+def _digest(frame: pd.DataFrame) -> list[bytes]:
+    # 16 bytes per (query, title) instead of the strings: what the two passes remember.
+    return [
+        hashlib.blake2b(f"{q}\x00{t}".encode(), digest_size=16).digest()
+        for q, t in zip(frame["query"], frame["title"], strict=True)
+    ]
 
 
 def _validate(
-    df: pd.DataFrame, name: str, graded_threshold: int | None
-) -> tuple[pd.DataFrame, ValidationReport]:
-    columns = [str(c).strip() for c in df.columns]
-    df.columns = columns
-    missing = [c for c in REQUIRED if c not in columns]
-    if missing:
-        raise DataError(
-            f"{name}: missing required column(s) {', '.join(repr(c) for c in missing)}; "
-            f"found {', '.join(repr(c) for c in columns)}"
-        )
-    if df.empty:
-        raise DataError(f"{name}: header only, no data rows")
-    df = df[list(REQUIRED)].apply(lambda col: col.str.strip())
-    for col in REQUIRED:
-        empty = df[col] == ""
-        if empty.any():
-            raise DataError(
-                f"{name}: column '{col}' is empty or missing in {int(empty.sum())} row(s), "
-                f"first at line(s) {_lines(empty)}"
-            )
+    chunks: Chunks,
+    name: str,
+    graded_threshold: int | None,
+    write: Callable[[pd.DataFrame], None],
+) -> ValidationReport:
     allowed = GRADED if graded_threshold is not None else BINARY
-    bad = ~df["label"].isin(allowed)
-    if bad.any():
-        values = ", ".join(repr(v) for v in df.loc[bad, "label"].unique()[:_SHOW])
+    threshold = graded_threshold if graded_threshold is not None else 1
+
+    # Pass 1: check every row; remember each pair's first row and the set of its grades.
+    problems, duplicates, pairs, rows = _Problems(), _Problems(), {}, 0
+    for chunk in chunks():
+        rows += len(chunk)
+        for col in REQUIRED:
+            problems.add(col, chunk[col] == "")
+        bad = ~chunk["label"].isin(allowed) & (chunk["label"] != "")
+        problems.add("invalid", bad)
+        problems.values.extend(v for v in chunk.loc[bad, "label"].unique() if v not in problems.values)
+        if problems.count:
+            continue  # keep counting problems; the rows are not used
+        dups = []
+        for i, key, grade in zip(chunk.index, _digest(chunk), chunk["label"].astype(int), strict=True):
+            seen = pairs.setdefault(key, [i, 0])
+            dups.append(bool(seen[1] >> grade & 1))
+            seen[1] |= 1 << grade
+        duplicates.add("rows", pd.Series(dups, index=chunk.index))
+    if rows == 0:
+        raise DataError(f"{name}: header only, no data rows")
+    for col in REQUIRED:
+        if col in problems.count:
+            raise DataError(
+                f"{name}: column '{col}' is empty or missing in {problems.count[col]} row(s), "
+                f"first at line(s) {problems.shown(col)}"
+            )
+    if "invalid" in problems.count:
+        values = ", ".join(repr(v) for v in problems.values[:_SHOW])
         hint = (
             "" if graded_threshold is not None else " (set data.graded_threshold for 0/1/2 grades)"
         )
         raise DataError(
-            f"{name}: column 'label' has invalid value(s) {values} in {int(bad.sum())} row(s), "
-            f"first at line(s) {_lines(bad)}; allowed: {', '.join(sorted(allowed))}{hint}"
+            f"{name}: column 'label' has invalid value(s) {values} in "
+            f"{problems.count['invalid']} row(s), first at line(s) {problems.shown('invalid')}; "
+            f"allowed: {', '.join(sorted(allowed))}{hint}"
         )
-    # `grade` keeps the judgement for evaluation (graded nDCG); `label` is what training fits.
-    grades = df["label"].astype(int)
-    labels = grades if graded_threshold is None else (grades >= graded_threshold).astype(int)
-    df = df.assign(label=labels, grade=grades)
-
-    dup = df.duplicated(keep="first")
-    if dup.any():
+    dup_rows = duplicates.count.get("rows", 0)
+    if dup_rows:
         log.warning(
             "%s: dropped %d exact duplicate row(s), first at line(s) %s",
             name,
-            int(dup.sum()),
-            _lines(dup),
+            dup_rows,
+            duplicates.shown("rows"),
         )
-    clean = df[~dup]
-    per_pair = clean.groupby(["query", "title"], sort=False)["label"]
-    conflicted = per_pair.transform("nunique") > 1
-    n_conflicts = int(clean.loc[conflicted, ["query", "title"]].drop_duplicates().shape[0])
-    if n_conflicts:
-        # Different CORD-19 documents can share a title and be judged differently: the pair
-        # counts as relevant when any of its judgements says so.
+
+    def labels_of(mask: int) -> set[int]:
+        grades = [g for g in range(3) if mask >> g & 1]
+        return {int(g >= threshold) for g in grades}
+
+    conflicted = {key for key, (_, mask) in pairs.items() if len(labels_of(mask)) > 1}
+    if len({label for _, mask in pairs.values() for label in labels_of(mask)}) < 2:
+        only = next(iter(labels_of(next(iter(pairs.values()))[1])))
+        raise DataError(f"{name}: column 'label' has only the value {only}; need both classes")
+
+    # Pass 2: write each pair once, at its first row, with its highest grade: different
+    # CORD-19 documents can share a title and be judged differently, and the pair counts as
+    # relevant when any judgement says so.
+    shown: list[int] = []
+    emitted: dict[bytes, int] = {}
+    for chunk in chunks():
+        keep, out_grades = [], []
+        for i, key, grade in zip(chunk.index, _digest(chunk), chunk["label"].astype(int), strict=True):
+            first, mask = pairs[key]
+            if key in conflicted and len(shown) < _SHOW and not (emitted.get(key, 0) >> grade & 1):
+                shown.append(i + 2)
+            emitted[key] = emitted.get(key, 0) | 1 << grade
+            keep.append(i == first)
+            out_grades.append(mask.bit_length() - 1)
+        grades = pd.Series(out_grades, index=chunk.index)
+        labels = (grades >= threshold).astype(int) if graded_threshold is not None else grades
+        write(chunk.assign(label=labels, grade=grades)[keep])
+    if conflicted:
         log.warning(
             "%s: %d (query, title) pair(s) have conflicting labels, first at line(s) %s; "
             "keeping the highest label",
             name,
-            n_conflicts,
-            _lines(conflicted),
+            len(conflicted),
+            ", ".join(map(str, shown)),
         )
-        clean = clean.assign(
-            label=per_pair.transform("max"),
-            grade=clean.groupby(["query", "title"], sort=False)["grade"].transform("max"),
-        ).drop_duplicates(["query", "title"])
-    clean = clean.reset_index(drop=True)
-    if clean["label"].nunique() < 2:
-        raise DataError(
-            f"{name}: column 'label' has only the value {clean['label'].iloc[0]}; need both classes"
-        )
-    report = ValidationReport(duplicates_dropped=int(dup.sum()), conflicting_pairs=n_conflicts)
-    return clean, report
+    return ValidationReport(duplicates_dropped=dup_rows, conflicting_pairs=len(conflicted))
+
+
+# Rows per chunk when a stage streams a pairs file: tens of MB of text at a time.
+CHUNK_ROWS = 50_000
+_DTYPES = {"query": str, "title": str, "label": int, "grade": int}
+
+
+def _with_grade(df: pd.DataFrame, path: str | Path, columns: list[str] | None) -> pd.DataFrame:
+    missing = [c for c in (columns or REQUIRED) if c not in df.columns]
+    if missing:
+        raise DataError(f"{path}: missing required column(s) {', '.join(missing)}")
+    if columns is None and "grade" not in df.columns:
+        df["grade"] = df["label"]
+    return df
 
 
 def read_pairs(path: str | Path) -> pd.DataFrame:
     """Read a pairs file written by this project (already validated); `grade` defaults to
     `label` for binary files."""
-    df = pd.read_csv(
+    df = pd.read_csv(path, dtype=_DTYPES, keep_default_na=False)
+    return _with_grade(df, path, None)
+
+
+def read_pairs_chunks(
+    path: str | Path, *, columns: list[str] | None = None, rows: int | None = None
+) -> Iterator[pd.DataFrame]:
+    """`read_pairs` in chunks of `rows` (default CHUNK_ROWS; the index continues across
+    chunks), or only `columns`."""
+    reader = pd.read_csv(
         path,
-        dtype={"query": str, "title": str, "label": int, "grade": int},
+        dtype=_DTYPES,
         keep_default_na=False,
+        usecols=columns,
+        chunksize=rows or CHUNK_ROWS,
     )
-    missing = [c for c in REQUIRED if c not in df.columns]
-    if missing:
-        raise DataError(f"{path}: missing required column(s) {', '.join(missing)}")
-    if "grade" not in df.columns:
-        df["grade"] = df["label"]
-    return df
+    with reader:
+        for chunk in reader:
+            yield _with_grade(chunk, path, columns)

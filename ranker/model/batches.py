@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
@@ -15,20 +16,39 @@ from ranker.model.encode import FEATURES
 
 
 class PairDataset(Dataset):
-    """Encoded pairs as dicts of lists; `DataCollatorWithPadding` pads each batch."""
+    """Encoded pairs over flat token buffers, as Arrow reads them from Parquet: one copy of
+    the ids (a few bytes a token) instead of a Python list per row (tens of bytes a token).
+    `DataCollatorWithPadding` pads each batch."""
 
-    def __init__(self, frame: pd.DataFrame) -> None:
-        self._features = {k: [x.tolist() for x in frame[k]] for k in FEATURES}
-        self._labels = frame["label"].astype(int).tolist()
+    def __init__(self, data: pd.DataFrame | pa.Table) -> None:
+        table = (
+            data
+            if isinstance(data, pa.Table)
+            else pa.Table.from_pandas(data[["label", *FEATURES]], preserve_index=False)
+        )
+        self._values, self._offsets = {}, {}
+        for key in FEATURES:
+            column = table.column(key).combine_chunks()
+            offsets = column.offsets.to_numpy()
+            self._offsets[key] = offsets - offsets[0]
+            self._values[key] = column.flatten().to_numpy()
+        self._labels = table.column("label").to_numpy().astype(np.int64)
 
     def __len__(self) -> int:
         return len(self._labels)
 
+    def lengths(self) -> np.ndarray:
+        return np.diff(self._offsets["input_ids"])
+
     def features(self, i: int) -> dict[str, list[int]]:
-        return {k: v[i] for k, v in self._features.items()}
+        out = {}
+        for key, values in self._values.items():
+            offsets = self._offsets[key]
+            out[key] = values[offsets[i] : offsets[i + 1]].tolist()
+        return out
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        return {**self.features(i), "labels": self._labels[i]}
+        return {**self.features(i), "labels": int(self._labels[i])}
 
 
 def make_collator(tokenizer: Any, encode: EncodeParams) -> Any:
@@ -42,11 +62,11 @@ def make_collator(tokenizer: Any, encode: EncodeParams) -> Any:
 
 
 def length_sorted_batches(
-    frame: pd.DataFrame, collator: Any, batch_size: int, desc: str
+    frame: pd.DataFrame | pa.Table, collator: Any, batch_size: int, desc: str
 ) -> Iterator[tuple[np.ndarray, dict[str, Any]]]:
     """(row indices, padded model inputs) in length order, so little compute goes to padding."""
     ds = PairDataset(frame)
-    order = np.argsort(frame["input_ids"].map(len).to_numpy(), kind="stable")
+    order = np.argsort(ds.lengths(), kind="stable")
     for start in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch"):
         idx = order[start : start + batch_size]
         batch = collator([ds.features(i) for i in idx])

@@ -2,21 +2,28 @@
 
 With `padding: longest` rows are stored unpadded and padded per batch at train/eval time;
 `max_length` stores every row padded to `max_length`, as the reference did.
+
+A split file is read, tokenized and written in chunks, one Parquet row group each, so
+memory holds one chunk whatever the data's size.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from ranker.config import EncodeParams
+from ranker.errors import DataError
 from ranker.files import atomic_path
 
 log = logging.getLogger(__name__)
@@ -31,12 +38,21 @@ def grades_of(df: pd.DataFrame) -> pd.Series:
 
 
 def encode_frame(
-    df: pd.DataFrame, tokenizer: Any, params: EncodeParams, desc: str = "encode"
+    df: pd.DataFrame,
+    tokenizer: Any,
+    params: EncodeParams,
+    desc: str = "encode",
+    bar: Any = None,
 ) -> pa.Table:
+    """Tokenize a frame of pairs; progress goes to `bar` (a caller's, kept open) or a new one."""
     columns: dict[str, list[Any]] = {k: [] for k in FEATURES}
     padding = "max_length" if params.padding == "max_length" else False
     queries, titles = df["query"].tolist(), df["title"].tolist()
-    with tqdm(total=len(df), desc=desc, unit="pair") as bar:
+    with (
+        contextlib.nullcontext(bar)
+        if bar is not None
+        else tqdm(total=len(df), desc=desc, unit="pair") as bar
+    ):
         for start in range(0, len(df), CHUNK):
             enc = tokenizer(
                 queries[start : start + CHUNK],
@@ -63,8 +79,60 @@ def encode_frame(
     )
 
 
+class _Stats:
+    """The meta.json numbers of one split, accumulated chunk by chunk."""
+
+    def __init__(self) -> None:
+        self.rows = self.tokens = self.longest = self.truncated = 0
+
+    def add(self, table: pa.Table, max_length: int) -> None:
+        lengths = pc.list_value_length(table.column("input_ids"))
+        self.rows += table.num_rows
+        self.tokens += pc.sum(lengths).as_py() or 0
+        self.longest = max(self.longest, pc.max(lengths).as_py() or 0)
+        self.truncated += pc.sum(pc.greater_equal(lengths, max_length)).as_py() or 0
+
+    def meta(self, params: EncodeParams) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "mean_tokens": round(self.tokens / max(self.rows, 1), 2),
+            "max_tokens": self.longest,
+            "truncated": self.truncated if params.padding == "longest" else None,
+        }
+
+
+def encode_file(
+    source: pd.DataFrame | Iterable[pd.DataFrame],
+    dest: Path,
+    tokenizer: Any,
+    params: EncodeParams,
+    desc: str,
+) -> dict[str, Any]:
+    """Encode a split (a frame, or its chunks as they are read) into the Parquet file `dest`."""
+    stats, writer = _Stats(), None
+    chunks = [source] if isinstance(source, pd.DataFrame) else source
+    total = len(source) if isinstance(source, pd.DataFrame) else None
+    try:
+        with tqdm(total=total, desc=desc, unit="pair") as bar:
+            for chunk in chunks:
+                table = encode_frame(chunk, tokenizer, params, bar=bar)
+                if writer is None:
+                    writer = pq.ParquetWriter(dest, table.schema)
+                writer.write_table(table)
+                stats.add(table, params.max_length)
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is None:
+        raise DataError(f"{desc}: no pairs to encode")
+    return stats.meta(params)
+
+
 def run_encode(
-    splits: dict[str, pd.DataFrame], tokenizer: Any, params: EncodeParams, out_dir: Path
+    splits: dict[str, pd.DataFrame | Iterable[pd.DataFrame]],
+    tokenizer: Any,
+    params: EncodeParams,
+    out_dir: Path,
 ) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "max_length": params.max_length,
@@ -72,18 +140,10 @@ def run_encode(
         "splits": {},
     }
     with atomic_path(out_dir, is_dir=True) as tmp:
-        for name, df in splits.items():
-            table = encode_frame(df, tokenizer, params, desc=f"encode {name}")
-            pq.write_table(table, tmp / f"{name}.parquet")
-            lengths = [len(x) for x in table.column("input_ids").to_pylist()]
-            meta["splits"][name] = {
-                "rows": table.num_rows,
-                "mean_tokens": round(sum(lengths) / max(len(lengths), 1), 2),
-                "max_tokens": max(lengths, default=0),
-                "truncated": sum(n >= params.max_length for n in lengths)
-                if params.padding == "longest"
-                else None,
-            }
+        for name, source in splits.items():
+            meta["splits"][name] = encode_file(
+                source, tmp / f"{name}.parquet", tokenizer, params, desc=f"encode {name}"
+            )
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     log.info("encoded %s", {k: v["rows"] for k, v in meta["splits"].items()})
     return meta
@@ -91,3 +151,8 @@ def run_encode(
 
 def load_encoded(path: str | Path) -> pd.DataFrame:
     return pq.read_table(path).to_pandas()
+
+
+def load_features(path: str | Path) -> pa.Table:
+    """Only what training reads (labels and token ids), as Arrow: no pandas copy."""
+    return pq.read_table(path, columns=["label", *FEATURES])

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import torch
 from torch.utils.data import Dataset
 
@@ -46,7 +47,7 @@ class HeadOnly(torch.nn.Module):
 @torch.inference_mode()
 def pooled_features(
     model: torch.nn.Module,
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | pa.Table,
     collator: Any,
     batch_size: int,
     precision: str = "fp32",

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import torch
 from torch.utils.data import Dataset
 
@@ -140,7 +141,7 @@ def train_model(
     *,
     model_name: str,
     tokenizer: Any,
-    train_df: pd.DataFrame,
+    train_df: pd.DataFrame | pa.Table,
     valid_df: pd.DataFrame,
     params: TrainParams,
     run: RunParams,
@@ -197,7 +198,7 @@ def train_model(
         # The encoder is frozen, so its output never changes: compute it once, not per epoch.
         train_ds: Dataset = FeatureDataset(
             pooled_features(model, train_df, collator, run.eval_batch_size, precision),
-            train_df["label"].astype(int).tolist(),
+            np.asarray(train_df["label"]).astype(int).tolist(),
         )
         valid_ds: Dataset = FeatureDataset(
             pooled_features(model, valid_df, collator, run.eval_batch_size, precision),
