@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from tests.conftest import ROOT, tool_env
@@ -112,3 +114,109 @@ def test_missing_and_corrupted_model(onnx_dir: Path, tmp_path: Path) -> None:
     proc = cli("-m", str(broken), "-q", "masks", "a title")
     assert proc.returncode == 1
     assert "not a valid ONNX model" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _pairs_file(path: Path, queries: int = 6, per_query: int = 15) -> pd.DataFrame:
+    from ranker.data.sample import generate_sample
+
+    sample = generate_sample(pairs_per_query=per_query)
+    chosen = sorted(sample["query"].unique())[:queries]
+    frame = sample[sample["query"].isin(chosen)].reset_index(drop=True)
+    qids = {q: f"q{i}" for i, q in enumerate(chosen)}
+    frame = frame.assign(
+        query_id=frame["query"].map(qids), doc_id=[f"d{i}" for i in range(len(frame))]
+    ).sort_values("query_id", kind="stable")
+    frame[["query_id", "doc_id", "query", "title", "label"]].to_csv(path, sep="\t", index=False)
+    return frame
+
+
+def test_batch_mode_writes_a_trec_run_that_evaluates(onnx_dir: Path, tmp_path: Path) -> None:
+    import ir_measures
+
+    from ranker.evaluation.ranking import ranking_metrics
+    from ranker.serve.rerank import Reranker
+
+    frame = _pairs_file(tmp_path / "pairs.tsv")
+    run = tmp_path / "out.run"
+    proc = cli("-m", str(onnx_dir), "--pairs", str(tmp_path / "pairs.tsv"), "--run", str(run))
+    assert proc.returncode == 0, proc.stderr
+    assert f"ranked {len(frame)} pairs of 6 queries" in proc.stderr
+    lines = [line.split() for line in run.read_text().splitlines()]
+    assert all(len(f) == 6 and f[1] == "Q0" and f[5] == "ranker" for f in lines)
+    assert sorted(f[2] for f in lines) == sorted(frame["doc_id"])  # every pair once
+    reranker = Reranker(onnx_dir, "fp32", 1)
+    for qid, group in frame.groupby("query_id"):
+        mine = [f for f in lines if f[0] == qid]
+        assert [int(f[3]) for f in mine] == list(range(1, len(group) + 1))
+        scores = [float(f[4]) for f in mine]
+        assert scores == sorted(scores, reverse=True)
+        expected = dict(
+            zip(
+                group["doc_id"],
+                reranker.scores(group["query"].iloc[0], group["title"].tolist()),
+                strict=True,
+            )
+        )
+        assert {f[2]: float(f[4]) for f in mine} == pytest.approx(expected, abs=1e-4)
+    # The run file is what ir-measures (trec_eval) reads: its nDCG@10 is the evaluation's.
+    qrels = [
+        ir_measures.Qrel(q, d, int(label))
+        for q, d, label in zip(frame["query_id"], frame["doc_id"], frame["label"], strict=True)
+    ]
+    measured = ir_measures.calc_aggregate(
+        [ir_measures.nDCG @ 10], qrels, list(ir_measures.read_trec_run(str(run)))
+    )[ir_measures.nDCG @ 10]
+    by_doc = {f[2]: float(f[4]) for f in lines}
+    ours = ranking_metrics(
+        frame["query"].tolist(),
+        frame["label"].to_numpy(),
+        np.array([by_doc[d] for d in frame["doc_id"]]),
+        10,
+    )["ndcg@10"]
+    assert measured == pytest.approx(ours, abs=1e-9)
+
+
+def test_batch_mode_streams_in_chunks(onnx_dir: Path, tmp_path: Path) -> None:
+    """Chunks of 7 pairs (queries cut across chunks) give the run of one chunk."""
+    from ranker.serve.batch import rerank_file
+    from ranker.serve.rerank import Reranker
+
+    _pairs_file(tmp_path / "pairs.tsv")
+    reranker = Reranker(onnx_dir, "fp32", 1)
+    runs = {}
+    for chunk in (7, 4096):
+        out = tmp_path / f"{chunk}.run"
+        counts = rerank_file(
+            reranker, pairs_path=str(tmp_path / "pairs.tsv"), run_path=str(out), chunk_pairs=chunk
+        )
+        assert counts == {"queries": 6, "pairs": 90}
+        runs[chunk] = {
+            tuple(f[:3]): float(f[4]) for f in (x.split() for x in out.read_text().splitlines())
+        }
+    assert runs[7].keys() == runs[4096].keys()
+    assert runs[7] == pytest.approx(runs[4096], abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("query_id\tdoc_id\tquery\n", "the header lacks column(s) title"),
+        (
+            "query_id\tdoc_id\tquery\ttitle\nq1\td1\tcovid\tA\nq2\td2\tflu\tB\nq1\td3\tcovid\tC\n",
+            "pairs.tsv:4: query_id q1 appears again after other queries",
+        ),
+        ("query_id\tdoc_id\tquery\ttitle\nq1\td1\tcovid\tA\nq1\td1\tcovid\tB\n", "doc_id d1 twice"),
+        ("query_id\tdoc_id\tquery\ttitle\nq1\t\tcovid\tA\n", "pairs.tsv:2: doc_id '' is empty"),
+        ("query_id\tdoc_id\tquery\ttitle\n", "no pairs to score"),
+    ],
+)
+def test_batch_mode_bad_input_is_one_line_and_no_run_file(
+    onnx_dir: Path, tmp_path: Path, content: str, message: str
+) -> None:
+    (tmp_path / "pairs.tsv").write_text(content)
+    run = tmp_path / "out.run"
+    proc = cli("-m", str(onnx_dir), "--pairs", str(tmp_path / "pairs.tsv"), "--run", str(run))
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and message in last, proc.stderr
+    assert not run.exists() and not list(tmp_path.glob(".out.run*"))

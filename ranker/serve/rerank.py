@@ -5,6 +5,11 @@ runs wherever the search engine's ONNX model runs.
 
     ranker-rerank --model-dir models/onnx --query "coronavirus origin" titles.txt
     printf 'title one\\ntitle two\\n' | ranker-rerank --model-dir models/onnx -q "..." --json
+
+Batch mode (ranker/serve/batch.py): a file of (query_id, doc_id, query, title) rows in, a TREC
+run file out, streamed:
+
+    ranker-rerank --pairs candidates.tsv --run reranked.run
 """
 
 from __future__ import annotations
@@ -64,16 +69,28 @@ class Reranker:
             raise RerankError(f"{model_path}: not a valid ONNX model ({first})") from None
 
     def scores(self, query: str, titles: list[str], batch_size: int = 32) -> np.ndarray:
+        return self.score_pairs([(query, t) for t in titles], batch_size)
+
+    def score_pairs(
+        self, pairs: list[tuple[str, str]], batch_size: int = 32, by_length: bool = False
+    ) -> np.ndarray:
+        """Scores of (query, title) pairs in their order. `by_length`: batch pairs of similar
+        token count together (less padding; the batch mode's throughput)."""
         if batch_size < 1:
             raise RerankError(f"batch size must be >= 1, got {batch_size}")
+        encs = self.tokenizer.encode_batch(pairs)  # tokenizers' own threads
+        order = (
+            np.argsort([len(e.ids) for e in encs], kind="stable")
+            if by_length
+            else np.arange(len(encs))
+        )
         # NaN until computed: a score that was never computed can never be printed.
-        out = np.full(len(titles), np.nan, dtype=np.float64)
-        for start in range(0, len(titles), batch_size):
-            chunk = titles[start : start + batch_size]
-            encs = self.tokenizer.encode_batch([(query, t) for t in chunk])
-            rows = [(e.ids, e.attention_mask, e.type_ids) for e in encs]
+        out = np.full(len(pairs), np.nan, dtype=np.float64)
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            rows = [(encs[i].ids, encs[i].attention_mask, encs[i].type_ids) for i in idx]
             logits = self.session.run([OUTPUT], pad_batch(rows, self.pad_id))[0]
-            out[start : start + len(chunk)] = relevance_scores(logits)
+            out[idx] = relevance_scores(logits)
         if not np.isfinite(out).all():
             bad = int((~np.isfinite(out)).sum())
             raise RerankError(f"the model returned {bad} non-finite score(s); not printing them")
@@ -141,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="ranker-rerank", description="Sort candidate titles by relevance to a query."
     )
-    parser.add_argument("-q", "--query", required=True)
+    parser.add_argument("-q", "--query", help="the query (not with --pairs)")
     parser.add_argument("titles", nargs="*", help="candidate titles (else --file or stdin)")
     parser.add_argument("-f", "--file", help="file with one title per line ('-' for stdin)")
     parser.add_argument("-m", "--model-dir", default="models/onnx")
@@ -152,12 +169,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--threads", type=_int_at_least(0), default=0, help="ONNX Runtime threads (0: all)"
     )
+    batch = parser.add_argument_group("batch mode")
+    batch.add_argument(
+        "--pairs", help="TSV (or .csv) with query_id, doc_id, query, title columns ('-': stdin)"
+    )
+    batch.add_argument("--run", default="-", help="TREC run file to write ('-': stdout)")
+    batch.add_argument("--run-name", default="ranker", help="the run file's last column")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.pairs is not None:
+        return _batch(args)
     try:
+        if args.query is None:
+            raise RerankError("give a query (-q) or a file of pairs (--pairs)")
         if not args.query.strip():
             raise RerankError("empty query")
         titles = _read_titles(args)
@@ -178,6 +205,27 @@ def main(argv: list[str] | None = None) -> int:
     else:
         for r in ranked:
             print(f"{r.score:+.4f}\t{r.title}")
+    return 0
+
+
+def _batch(args: argparse.Namespace) -> int:
+    from ranker.serve.batch import rerank_file
+
+    try:
+        if args.query is not None or args.titles or args.file:
+            raise RerankError("--pairs takes its queries and titles from the file; drop -q/titles")
+        ranker = Reranker(args.model_dir, "int8" if args.int8 else "fp32", args.threads)
+        counts = rerank_file(
+            ranker,
+            pairs_path=args.pairs,
+            run_path=args.run,
+            run_name=args.run_name,
+            batch_size=args.batch_size,
+        )
+    except RerankError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"ranked {counts['pairs']} pairs of {counts['queries']} queries", file=sys.stderr)
     return 0
 
 
