@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: run test cv compare lint format push pull-onnx verify restore bench queue clean-venv
+.PHONY: run test cv compare join lint format push pull-onnx verify restore bench queue clean-venv
 
 $(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -61,9 +61,17 @@ restore:
 	dvc checkout --force dvc.yaml
 	@test ! -f cv/dvc.lock || dvc checkout --force cv/dvc.yaml 2>/dev/null || echo "restore: cross-validation outputs are not in the cache here (make cv, or dvc pull cv/dvc.yaml)"
 
+# Another machine of a multi-node training job (distributed.nnodes > 1 in params.yaml): run
+# the train stage's command as dvc.yaml writes it, without DVC; node 0's `dvc repro` writes
+# the outputs. PET_NODE_RANK=1.. names this machine, PET_RDZV_ENDPOINT=host:port node 0.
+join:
+	@test -n "$$PET_NODE_RANK" || { echo "usage: PET_NODE_RANK=<1..nnodes-1> [PET_RDZV_ENDPOINT=host:port] make join" >&2; exit 2; }
+	python -c 'import shlex, subprocess, sys, yaml; cmd = yaml.safe_load(open("dvc.yaml"))["stages"]["train"]["cmd"]; sys.exit(subprocess.call(shlex.split(cmd)))'
+
 # Speed and memory against the reference recipe; writes bench/results.json (not run by tests).
+# BENCH_ARGS="--only scale" runs some sections and keeps the others' last numbers.
 bench: $(STAMP)
-	$(PY) -m bench.run
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 # Run queued experiments with J workers. Each uses run.threads torch threads (a param,
 # since the thread count changes the model): queue them with J x threads <= cores.

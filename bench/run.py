@@ -2,7 +2,7 @@
 
 Prints ratios and writes `bench/results.json`. Targets are reported, never asserted. One module
 per measurement: training.py, reranking.py, quality.py, flops.py, pipeline.py,
-trec_memory.py.
+trec_memory.py, scale.py. `--only scale` (etc.) runs some of them.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from bench.flops import flops_fraction
 from bench.pipeline import peak_memory_full_scale, repro_noop_seconds
 from bench.quality import int8_quality
 from bench.reranking import reranking
+from bench.scale import batch_rerank_throughput, ddp_throughput, stage_memory
 from bench.training import epoch_seconds, training_throughput
 from bench.trec_memory import metadata_peak
 from ranker.config import PACKAGED_MODEL_ID, EncodeParams, SplitParams, TrainParams
@@ -30,6 +31,7 @@ from ranker.model.encode import encode_frame
 from ranker.model.modeling import load_tokenizer, native_bf16
 
 log = logging.getLogger("bench")
+SECTIONS = ("training", "reranking", "pipeline", "scale")
 
 
 def main() -> None:
@@ -40,6 +42,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=30, help="timed runs per latency")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved latency rounds")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
+    parser.add_argument(
+        "--only", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="sections to run"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     log.setLevel(logging.INFO)
@@ -66,6 +71,34 @@ def main() -> None:
         },
     }
 
+    if "training" in args.only:
+        results.update(_training(args, tokenizer, train_df, big, precision))
+    if "reranking" in args.only:
+        valid_frame = encode_frame(valid_df, tokenizer, EncodeParams()).to_pandas()
+        results["reranking"] = reranking(tokenizer, valid_frame, args.repeats, args.rounds)
+        results["int8_quality"] = int8_quality()
+        results["flops"] = flops_fraction()
+    if "pipeline" in args.only:
+        results["dvc_repro_noop"] = repro_noop_seconds()
+        results["full_scale_peak_memory"] = peak_memory_full_scale(steps=20)
+        results["trec_metadata_memory"] = metadata_peak()
+    if "scale" in args.only:
+        results["scale"] = {
+            "stage_memory": [stage_memory(rows) for rows in (55_000, 550_000)],
+            "data_parallel": ddp_throughput(),
+            "batch_rerank": batch_rerank_throughput(),
+        }
+    if set(args.only) != set(SECTIONS) and args.out.is_file():
+        # Some sections only: the others keep their last measured numbers.
+        results = {**json.loads(args.out.read_text()), **results}
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print_summary(results)
+
+
+def _training(
+    args: argparse.Namespace, tokenizer: Any, train_df: Any, big: Any, precision: str
+) -> dict[str, Any]:
+    results: dict[str, Any] = {}
     # 1. The reference recipe vs project defaults (and vs the project in bf16, opt-in, where
     # this CPU multiplies bf16 natively).
     training: dict[str, Any] = {}
@@ -121,50 +154,40 @@ def main() -> None:
         "cached": cached,
         "speedup": round(recompute["wall_s"] / cached["wall_s"], 2),
     }
-
-    valid_frame = encode_frame(valid_df, tokenizer, EncodeParams()).to_pandas()
-    results["reranking"] = reranking(tokenizer, valid_frame, args.repeats, args.rounds)
-    results["int8_quality"] = int8_quality()
-    results["flops"] = flops_fraction()
-    results["dvc_repro_noop"] = repro_noop_seconds()
-    results["full_scale_peak_memory"] = peak_memory_full_scale(steps=20)
-    results["trec_metadata_memory"] = metadata_peak()
-
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print_summary(results)
+    return results
 
 
 def print_summary(r: dict[str, Any]) -> None:
     print("\n== ranker benchmark (ratios are what matter) ==")
     print(f"machine: {r['machine']}")
     print(f"data: {r['data']}")
-    for key, row in r["training"].items():
+    for key, row in r.get("training", {}).items():
         bf16 = f", bf16 {row['speedup_bf16']:.2f}x" if "speedup_bf16" in row else ""
         print(
             f"train {key:18s} reference {row['reference']['samples_per_s']:7.1f}/s  "
             f"project ({row['project']['precision']}) {row['project']['samples_per_s']:7.1f}/s  "
             f"-> {row['speedup']:.2f}x{bf16} (target >= 5x)"
         )
-    fc = r["frozen_cache"]
-    print(
-        f"frozen base, 3 epochs: recompute {fc['recompute']['wall_s']} s, "
-        f"cached {fc['cached']['wall_s']} s -> {fc['speedup']}x"
-    )
-    for batch, row in r["reranking"].items():
+    if fc := r.get("frozen_cache"):
+        print(
+            f"frozen base, 3 epochs: recompute {fc['recompute']['wall_s']} s, "
+            f"cached {fc['cached']['wall_s']} s -> {fc['speedup']}x"
+        )
+    for batch, row in r.get("reranking", {}).items():
         print(
             f"rerank {batch} {row['shape']}: torch {row['torch_eager']} ms, "
             f"onnx fp32 {row['onnx_fp32']} ms, int8 {row['onnx_int8']} ms "
             f"-> int8 {row['int8_speedup_vs_torch']}x torch (target >= 3x); "
             f"pairs/s {row['pairs_per_s']}"
         )
-    for split, row in r["int8_quality"].items():
+    for split, row in r.get("int8_quality", {}).items():
         print(
             f"int8 quality, {split}: {row} (target: test nDCG@10 within 1% of fp32)"
             if isinstance(row, dict)
             else f"int8 quality: {row}"
         )
-    peaks = r["flops"]["peak"]
-    for key, row in r["flops"].items():
+    peaks = r.get("flops", {}).get("peak")
+    for key, row in r.get("flops", {}).items():
         if key != "peak":
             print(
                 f"encoder forward {key}: {row['gflops']} GFLOP/s = "
@@ -172,9 +195,15 @@ def print_summary(r: dict[str, Any]) -> None:
                 f"({peaks['measured_gemm']['gflops']}), "
                 f"{row['fraction_of_spec']:.0%} of the spec peak ({peaks['spec']['gflops']})"
             )
-    print(f"no-change dvc repro: {r['dvc_repro_noop']} (target < 3 s)")
-    print(f"full-scale training peak memory: {r['full_scale_peak_memory']} (target < 4 GiB)")
-    print(f"CORD-19 metadata.csv read (generated, 1.5 GB): {r['trec_metadata_memory']}")
+    if "dvc_repro_noop" in r:
+        print(f"no-change dvc repro: {r['dvc_repro_noop']} (target < 3 s)")
+        print(f"full-scale training peak memory: {r['full_scale_peak_memory']} (target < 4 GiB)")
+        print(f"CORD-19 metadata.csv read (generated, 1.5 GB): {r['trec_metadata_memory']}")
+    if scale := r.get("scale"):
+        for row in scale["stage_memory"]:
+            print(f"peak RSS per stage, {row['rows']} pairs: {row} (download..encode < 2 GiB)")
+        print(f"data-parallel training on this machine: {scale['data_parallel']}")
+        print(f"ranker-rerank --pairs (all cores): {scale['batch_rerank']}")
 
 
 if __name__ == "__main__":

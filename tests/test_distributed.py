@@ -19,7 +19,7 @@ import yaml
 from ranker.config import DistributedParams, parse_params
 from ranker.errors import ParamError
 from ranker.model import distributed
-from tests.conftest import dvc, set_param, tool_env
+from tests.conftest import ROOT, dvc, set_param, tool_env
 
 TRAIN_CMD = yaml.safe_load((Path(__file__).parents[1] / "dvc.yaml").read_text())["stages"]["train"][
     "cmd"
@@ -106,9 +106,13 @@ def test_two_nodes_over_c10d_on_localhost(pipeline_repo: Path, tmp_path: Path) -
     set_param(repo, "distributed", "nnodes", 2)
     set_param(repo, "distributed", "rdzv_id", f"test-{os.getpid()}")
     env = tool_env(PET_RDZV_ENDPOINT=f"127.0.0.1:{free_port()}")
-    # Node 1 runs the stage's command (`make join`); node 0 runs it through DVC.
+    # Node 1 joins with the documented `make join`; node 0 runs the stage through DVC.
     node1 = subprocess.Popen(
-        stage_cmd(), cwd=repo, env={**env, "PET_NODE_RANK": "1"}, stderr=subprocess.PIPE, text=True
+        ["make", "-s", "-f", str(ROOT / "Makefile"), "join"],
+        cwd=repo,
+        env={**env, "PET_NODE_RANK": "1"},
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         node0 = subprocess.run(
