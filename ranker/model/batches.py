@@ -16,9 +16,9 @@ from ranker.model.encode import FEATURES
 
 
 class PairDataset(Dataset):
-    """Encoded pairs over flat token buffers, as Arrow reads them from Parquet: one copy of
-    the ids (a few bytes a token) instead of a Python list per row (tens of bytes a token).
-    `DataCollatorWithPadding` pads each batch."""
+    """Encoded pairs over the token buffers Arrow read from Parquet, zero-copy: one copy of
+    the ids (4 bytes a token, one buffer per row group) instead of a Python list per row
+    (tens of bytes a token). `DataCollatorWithPadding` pads each batch."""
 
     def __init__(self, data: pd.DataFrame | pa.Table) -> None:
         table = (
@@ -26,25 +26,35 @@ class PairDataset(Dataset):
             if isinstance(data, pa.Table)
             else pa.Table.from_pandas(data[["label", *FEATURES]], preserve_index=False)
         )
-        self._values, self._offsets = {}, {}
-        for key in FEATURES:
-            column = table.column(key).combine_chunks()
-            offsets = column.offsets.to_numpy()
-            self._offsets[key] = offsets - offsets[0]
-            self._values[key] = column.flatten().to_numpy()
+        if len({tuple(len(c) for c in table.column(k).chunks) for k in FEATURES}) > 1:
+            table = table.combine_chunks()  # features chunked differently: align them once
+        # Per row group: (values, offsets) of each feature. A ListArray's offsets index its
+        # whole child array, also for a slice, so both are read as they are.
+        self._chunks = [
+            {key: (chunk.values.to_numpy(), chunk.offsets.to_numpy()) for key, chunk in row.items()}
+            for row in (
+                dict(zip(FEATURES, group, strict=True))
+                for group in zip(*(table.column(k).chunks for k in FEATURES), strict=True)
+            )
+        ]
+        sizes = [len(c["input_ids"][1]) - 1 for c in self._chunks]
+        self._starts = np.cumsum([0, *sizes])
         self._labels = table.column("label").to_numpy().astype(np.int64)
 
     def __len__(self) -> int:
         return len(self._labels)
 
     def lengths(self) -> np.ndarray:
-        return np.diff(self._offsets["input_ids"])
+        return np.concatenate(
+            [np.diff(c["input_ids"][1]) for c in self._chunks] or [np.zeros(0, np.int64)]
+        )
 
     def features(self, i: int) -> dict[str, list[int]]:
+        c = int(np.searchsorted(self._starts, i, side="right")) - 1
+        j = i - int(self._starts[c])
         out = {}
-        for key, values in self._values.items():
-            offsets = self._offsets[key]
-            out[key] = values[offsets[i] : offsets[i + 1]].tolist()
+        for key, (values, offsets) in self._chunks[c].items():
+            out[key] = values[offsets[j] : offsets[j + 1]].tolist()
         return out
 
     def __getitem__(self, i: int) -> dict[str, Any]:
