@@ -49,3 +49,36 @@ def title_lengths(big: pd.DataFrame) -> dict[str, Any]:
         out["cord19_mean_words"] = title_words(real)
         out["cord19_titles"] = len(real)
     return out
+
+
+ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile")
+
+
+def cpu_description() -> dict[str, Any]:
+    """The CPU every number was measured on: model, the instruction sets that decide which
+    kernels run (from /proc/cpuinfo), the path torch actually uses, and any cap set on it."""
+    import os
+
+    import torch
+
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    flags = next(
+        (line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")),
+        [],
+    )
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in info.splitlines()
+            if line.startswith("model name")
+        ),
+        "?",
+    )
+    return {
+        "model": model,
+        "cores": os.cpu_count(),
+        "isa_flags": [f for f in ISA_FLAGS if f in flags],
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "ONEDNN_MAX_CPU_ISA": os.environ.get("ONEDNN_MAX_CPU_ISA"),
+        "MKL_ENABLE_INSTRUCTIONS": os.environ.get("MKL_ENABLE_INSTRUCTIONS"),
+    }

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from bench.common import ROOT, reference_scale_set, title_lengths
+from bench.common import ROOT, cpu_description, reference_scale_set, title_lengths
 from bench.flops import flops_fraction
 from bench.pipeline import peak_memory_full_scale, repro_noop_seconds
 from bench.quality import int8_quality
@@ -57,6 +57,7 @@ def main() -> None:
     precision = TrainParams().precision
     results: dict[str, Any] = {
         "machine": {
+            **cpu_description(),
             "cpu": platform.processor() or platform.machine(),
             "threads": torch.get_num_threads(),
             "torch": torch.__version__,
