@@ -6,9 +6,7 @@ work is done, with a one-line error naming the key and the valid ones.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +15,7 @@ from typing import Any, Literal
 import yaml
 
 from ranker.errors import ParamError
+from ranker.schema import build_section
 
 PACKAGED_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -196,83 +195,6 @@ class Params:
     export: ExportParams = ExportParams()
     vespa: VespaParams = VespaParams()
     cv: CvParams = CvParams()
-
-
-def _type_name(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        return " | ".join(repr(a) for a in typing.get_args(tp))
-    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
-        return " | ".join(_type_name(a) for a in typing.get_args(tp))
-    return getattr(tp, "__name__", str(tp))
-
-
-def _coerce(key: str, value: Any, tp: Any) -> Any:
-    """Check `value` against the annotation `tp`; return it (floats may arrive as ints or strings)."""
-    args = typing.get_args(tp)
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        if value in args:
-            return value
-        raise ParamError(f"{key}: {value!r} is not one of {', '.join(map(repr, args))}")
-    if origin is tuple:
-        if isinstance(value, list | tuple):
-            return tuple(_coerce(f"{key}[{i}]", v, args[0]) for i, v in enumerate(value))
-        raise ParamError(f"{key}: {value!r} is not a list")
-    if args and type(None) in args:
-        if value is None:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(key, value, inner[0])
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-    elif tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif tp is float:
-        # YAML 1.1 (PyYAML) reads `5e-5` as a string; DVC's `-S` writes such values.
-        if isinstance(value, str):
-            with contextlib.suppress(ValueError):
-                value = float(value)
-        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-            return float(value)
-    elif tp is str and isinstance(value, str) and value.strip():
-        return value
-    raise ParamError(f"{key}: {value!r} is not a valid {_type_name(tp)}")
-
-
-def _check_range(key: str, value: Any, meta: dict[str, Any]) -> None:
-    if value is None or isinstance(value, str | bool):
-        return
-    lo, hi = meta.get("min"), meta.get("max")
-    open_lo = meta.get("open", False) or meta.get("open_min", False)
-    open_hi = meta.get("open", False)
-    if lo is not None and (value < lo or (open_lo and value == lo)):
-        raise ParamError(f"{key}: {value!r} must be {'>' if open_lo else '>='} {lo}")
-    if hi is not None and (value > hi or (open_hi and value == hi)):
-        raise ParamError(f"{key}: {value!r} must be {'<' if open_hi else '<='} {hi}")
-
-
-def build_section(cls: type, section: str, raw: Any) -> Any:
-    """Build the dataclass `cls` from the mapping `raw`, failing on unknown keys and bad values."""
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ParamError(f"{section}: expected a mapping of keys, got {raw!r}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - set(fields))
-    if unknown:
-        raise ParamError(
-            f"{section}.{unknown[0]}: unknown param; valid keys in '{section}': {', '.join(fields)}"
-        )
-    hints = typing.get_type_hints(cls)
-    values = {}
-    for name, value in raw.items():
-        key = f"{section}.{name}"
-        values[name] = _coerce(key, value, hints[name])
-        _check_range(key, values[name], dict(fields[name].metadata))
-    return cls(**values)
 
 
 def parse_params(raw: Any) -> Params:

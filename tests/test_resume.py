@@ -93,3 +93,18 @@ def test_kill_9_then_repro_resumes_to_the_same_model(pipeline_repo: Path, tmp_pa
     assert "from other inputs: starting fresh" in log and "resuming" not in log
     assert (repo / "models" / "model" / "model.safetensors").is_file()
     assert not (repo / "models" / ".model.checkpoints").exists()
+
+
+def test_two_workers_resume_after_kill_9(pipeline_repo: Path, tmp_path: Path) -> None:
+    """Data-parallel: both workers resume from the same complete epoch, every worker's RNG
+    state included, and the job ends with one model and no checkpoints."""
+    repo = copy_repo(pipeline_repo, tmp_path / "repo")
+    set_param(repo, "distributed", "nproc_per_node", 2)
+    set_param(repo, "run", "threads", 2)
+    repro_killed_after_first_checkpoint(repo)
+    ckpt = next((repo / "models" / ".model.checkpoints").glob("checkpoint-*/complete.json")).parent
+    assert {p.name for p in ckpt.glob("rng_state_*.pth")} == {"rng_state_0.pth", "rng_state_1.pth"}
+    log = repro(repo)
+    assert log.count("resuming from models/.model.checkpoints/checkpoint-") == 2  # each worker
+    assert (repo / "models" / "model" / "model.safetensors").is_file()
+    assert not (repo / "models" / ".model.checkpoints").exists()

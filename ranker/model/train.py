@@ -24,14 +24,8 @@ from ranker.errors import ParamError
 from ranker.evaluation.ranking import classification_metrics, graded, ranking_metrics
 from ranker.files import atomic_path, write_json
 from ranker.model import checkpoints
+from ranker.model import distributed as ddp
 from ranker.model.batches import PairDataset, by_length, make_collator, ordered_eval
-from ranker.model.distributed import (
-    barrier,
-    check_nodes,
-    current_world,
-    per_worker_batch,
-    worker_threads,
-)
 from ranker.model.frozen import (
     FeatureDataset,
     HeadOnly,
@@ -103,7 +97,7 @@ def training_arguments(
         num_train_epochs=params.epochs,
         max_steps=max_steps,
         learning_rate=params.learning_rate,
-        per_device_train_batch_size=per_worker_batch(params.batch_size, workers),
+        per_device_train_batch_size=ddp.per_worker_batch(params.batch_size, workers),
         per_device_eval_batch_size=run.eval_batch_size,
         warmup_steps=params.warmup_ratio,
         weight_decay=params.weight_decay,
@@ -167,8 +161,8 @@ def train_model(
     from transformers import Trainer, default_data_collator
     from transformers.integrations import DVCLiveCallback
 
-    world = current_world()
-    threads = set_threads(worker_threads(run.threads, world.local_size))
+    world = ddp.current_world()
+    threads = set_threads(ddp.worker_threads(run.threads, world.local_size))
     precision = check_precision(params.precision)
     model = load_classifier(model_name, run.seed)
     trainable = (
@@ -222,7 +216,7 @@ def train_model(
         workers=world.size,
     )
     log.info("device %s", args.device)  # also joins the process group of a distributed job
-    check_nodes(world, (distributed or DistributedParams()).nnodes)
+    ddp.check_nodes(world, (distributed or DistributedParams()).nnodes)
     resume = checkpoints.resume_point(ckpt_root, fingerprint, world)
     trainer = ordered_eval(Trainer)(
         model=trained,
@@ -264,7 +258,7 @@ def train_model(
             metrics,
             asdict(params),
         )
-    barrier()  # the model is written: the checkpoints can go
+    ddp.barrier()  # the model is written: the checkpoints can go
     if world.local_rank == 0:
         checkpoints.remove(ckpt_root)
     return metrics
