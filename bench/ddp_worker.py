@@ -26,38 +26,29 @@ def main() -> None:
 
 
 def _worker(steps: int) -> None:
-    import tempfile
-
-    from transformers import Trainer
-
+    from bench.training import make_trainer
     from ranker.config import PACKAGED_MODEL_ID, EncodeParams, RunParams, TrainParams
     from ranker.data.sample import generate_sample
     from ranker.model.batches import PairDataset, make_collator
     from ranker.model.distributed import current_world, worker_threads
     from ranker.model.encode import encode_frame
     from ranker.model.modeling import load_classifier, load_tokenizer, set_threads
-    from ranker.model.train import training_arguments
 
     world = current_world()
     run, train = RunParams(), TrainParams()
     threads = set_threads(worker_threads(run.threads, world.local_size))
     tokenizer = load_tokenizer(PACKAGED_MODEL_ID)
     frame = encode_frame(generate_sample(), tokenizer, EncodeParams(), desc="encode").to_pandas()
-    args = training_arguments(
-        train,
-        run,
-        output_dir=tempfile.mkdtemp(prefix="bench-ddp-"),
+    # The bench's own Trainer (the train stage's arguments), with the global batch shared.
+    trainer = make_trainer(
+        load_classifier(PACKAGED_MODEL_ID, run.seed),
+        PairDataset(frame),
+        make_collator(tokenizer, EncodeParams()),
+        steps=steps,
+        batch=train.batch_size,
+        group=True,
         precision=train.precision,
-        group_by_length=True,
-        steps_per_epoch=steps,
-        max_steps=steps,
         workers=world.size,
-    )
-    trainer = Trainer(
-        model=load_classifier(PACKAGED_MODEL_ID, run.seed),
-        args=args,
-        train_dataset=PairDataset(frame),
-        data_collator=make_collator(tokenizer, EncodeParams()),
     )
     start = time.perf_counter()
     trainer.train()

@@ -28,6 +28,7 @@ def make_trainer(
     batch: int,
     group: bool,
     precision: str = "fp32",
+    workers: int = 1,
 ) -> Any:
     from transformers import Trainer
 
@@ -41,6 +42,7 @@ def make_trainer(
         group_by_length=group,
         steps_per_epoch=steps,
         max_steps=steps,
+        workers=workers,
     )
     return Trainer(model=model, args=args, train_dataset=ds, data_collator=collator)
 
