@@ -12,7 +12,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
+from ranker.model import checkpoints
 from tests.conftest import dvc, set_param, tool_env
+from tests.test_model_stages import _train
 
 EPOCHS = 6.0  # several epochs after the first checkpoint, so the kill lands mid-training
 
@@ -108,3 +112,26 @@ def test_two_workers_resume_after_kill_9(pipeline_repo: Path, tmp_path: Path) ->
     assert log.count("resuming from models/.model.checkpoints/checkpoint-") == 2  # each worker
     assert (repo / "models" / "model" / "model.safetensors").is_file()
     assert not (repo / "models" / ".model.checkpoints").exists()
+
+
+def test_a_complete_checkpoint_exists_at_every_save(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The moment a crash is most likely to cost everything: a new checkpoint is on disk but
+    not yet recorded complete. The previous complete one must still be there then (the
+    Trainer's own rotation deleted it first, and a kill at that moment lost every epoch)."""
+    complete_before_record: list[Path | None] = []
+    real = checkpoints.mark_complete_callback()
+
+    class Probe(type(real)):  # type: ignore[misc]
+        def on_save(self, args, state, control, **kwargs):
+            root = Path(args.output_dir)
+            complete_before_record.append(checkpoints.latest_complete(root))
+            super().on_save(args, state, control, **kwargs)
+            assert len(list(root.glob("checkpoint-*"))) <= 2  # the newest and the best
+
+    monkeypatch.setattr(checkpoints, "mark_complete_callback", Probe)
+    monkeypatch.chdir(tmp_path)
+    _train(tiny_model_dir, tmp_path, epochs=4.0)
+    first, *later = complete_before_record
+    assert first is None and len(later) == 3 and all(later), complete_before_record

@@ -123,8 +123,21 @@ def mark_complete_callback() -> Any:
             if state.is_local_process_zero:
                 ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
                 write_json(ckpt / COMPLETE, _manifest(ckpt))
+                rotate(Path(args.output_dir), keep={ckpt, state.best_model_checkpoint})
 
     return MarkComplete()
+
+
+def rotate(root: Path, *, keep: set[Any]) -> None:
+    """Delete every checkpoint but `keep` (the newest and the best), only once the newest is
+    complete. The Trainer's own rotation (`save_total_limit`) runs before that, so a crash
+    in between could leave no complete checkpoint at all. The record goes first: a crash
+    mid-delete leaves a checkpoint that is visibly incomplete, never one that looks whole."""
+    kept = {Path(p).resolve() for p in keep if p is not None}
+    for ckpt in root.glob("checkpoint-*"):
+        if ckpt.resolve() not in kept:
+            (ckpt / COMPLETE).unlink(missing_ok=True)
+            shutil.rmtree(ckpt, ignore_errors=True)
 
 
 def remove(root: Path) -> None:

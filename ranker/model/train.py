@@ -106,7 +106,7 @@ def training_arguments(
         save_only_model=False,
         # Each machine keeps its own checkpoints: no shared filesystem needed to resume.
         save_on_each_node=True,
-        save_total_limit=1,
+        save_total_limit=None,  # checkpoints.rotate keeps the newest and the best
         load_best_model_at_end=selecting,
         metric_for_best_model=f"ndcg@{k}" if selecting else None,
         greater_is_better=True if selecting else None,
