@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: run test cv compare join lint format push pull-onnx verify restore bench queue clean-venv
+.PHONY: run test cv compare join lint format push pull-onnx verify restore bench bench-quick queue clean-venv
 
 $(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -72,6 +72,10 @@ join:
 # BENCH_ARGS="--only scale" runs some sections and keeps the others' last numbers.
 bench: $(STAMP)
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+# The headline ratios on both instruction-set paths in a few minutes (bench/results-quick.json).
+bench-quick: $(STAMP)
+	$(PY) -m bench.run --quick
 
 # Run queued experiments with J workers. Each uses run.threads torch threads (a param,
 # since the thread count changes the model): queue them with J x threads <= cores.

@@ -1,18 +1,12 @@
-"""How close the encoder forward runs to the machine's limit: achieved FLOP/s against a
-large GEMM measured in the same run and the spec-sheet peak."""
+"""How close each path runs to the machine's limit: achieved FLOP/s against a large GEMM of
+the same type measured in the same run (bench/limits.py), and the spec-sheet fp32 peak."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-
-from bench.common import latency_ms
-from ranker.config import PACKAGED_MODEL_ID
-from ranker.model.modeling import load_classifier
-from ranker.onnx.gates import torch_logits
 
 
 def spec_peak() -> dict[str, Any]:
@@ -43,13 +37,6 @@ def spec_peak() -> dict[str, Any]:
     }
 
 
-def gemm_peak(n: int = 2048, repeats: int = 5) -> dict[str, Any]:
-    """Measured peak: FP32 GFLOP/s of one large square matmul, the best case for this BLAS."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    ms = latency_ms(lambda: torch.mm(a, b), repeats)
-    return {"gflops": round(2 * n**3 / (ms / 1000) / 1e9, 1), "how": f"torch.mm {n}x{n}x{n}"}
-
-
 def encoder_flops(model: torch.nn.Module, batch: int, seq: int) -> float:
     """Forward FLOPs of the encoder: 2 per multiply-add in the dense layers, plus attention."""
     cfg = model.config
@@ -59,23 +46,30 @@ def encoder_flops(model: torch.nn.Module, batch: int, seq: int) -> float:
     return float(dense + attention)
 
 
-def flops_fraction() -> dict[str, Any]:
-    model = load_classifier(PACKAGED_MODEL_ID, 42).eval()
-    peaks = {"spec": spec_peak(), "measured_gemm": gemm_peak()}
-    out: dict[str, Any] = {"peak": peaks}
-    for batch, seq in ((32, 128), (64, 32)):
-        rng = np.random.default_rng(0)
-        arrays = {
-            "input_ids": rng.integers(1000, 20000, (batch, seq), dtype=np.int64),
-            "attention_mask": np.ones((batch, seq), dtype=np.int64),
-            "token_type_ids": np.zeros((batch, seq), dtype=np.int64),
-        }
-        with torch.inference_mode():
-            ms = latency_ms(lambda a=arrays: torch_logits(model, a), 10)
-        achieved = encoder_flops(model, batch, seq) / (ms / 1000) / 1e9
-        out[f"b{batch}_s{seq}"] = {
-            "ms": round(ms, 2),
-            "gflops": round(achieved, 1),
-            **{f"fraction_of_{k}": round(achieved / v["gflops"], 3) for k, v in peaks.items()},
-        }
+# Which large GEMM (bench/limits.py) is the limit of each inference path.
+PATH_LIMIT = {"torch_eager": "torch_fp32", "onnx_fp32": "ort_fp32", "onnx_int8": "ort_int8"}
+
+
+def inference_fractions(
+    model: torch.nn.Module, shape: list[int], latencies_ms: dict[str, float], limits: dict
+) -> dict[str, Any]:
+    """Achieved GFLOP/s (int8: GOP/s, counting the same multiply-adds) of each path at one
+    batch shape, and its fraction of that path's large GEMM."""
+    work = encoder_flops(model, *shape)
+    out = {}
+    for name, ms in latencies_ms.items():
+        limit = limits[PATH_LIMIT[name]]
+        peak = limit.get("gflops", limit.get("gops"))
+        achieved = work / (ms / 1000) / 1e9
+        out[name] = {"rate": round(achieved, 1), "fraction_of_gemm": round(achieved / peak, 3)}
     return out
+
+
+def training_fraction(profile: dict[str, Any], step_s: float, limits: dict) -> dict[str, Any]:
+    """GFLOP/s of training's matrix products (the profiler's count, forward and backward) at
+    the steady-state step time, as a fraction of the fp32 GEMM."""
+    achieved = profile["gflop_per_step"] / step_s
+    return {
+        "gflops": round(achieved, 1),
+        "fraction_of_gemm": round(achieved / limits["torch_fp32"]["gflops"], 3),
+    }

@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 
 from bench.common import latency_ms
+from bench.flops import inference_fractions
 from ranker.config import PACKAGED_MODEL_ID
 from ranker.model.modeling import load_classifier
 from ranker.onnx.export import export_onnx
@@ -18,8 +19,17 @@ from ranker.onnx.gates import batch_arrays, ort_logits, ort_session, torch_logit
 from ranker.onnx.quantize import quantize_int8
 
 
-def reranking(tokenizer: Any, frame: pd.DataFrame, repeats: int, rounds: int) -> dict[str, Any]:
-    """Median latency over `rounds` interleaved rounds, so machine noise hits every variant."""
+def reranking(
+    tokenizer: Any,
+    frame: pd.DataFrame,
+    *,
+    repeats: int,
+    rounds: int,
+    limits: dict[str, Any],
+    batches: tuple[int, ...] = (1, 32),
+) -> dict[str, Any]:
+    """Median latency over `rounds` interleaved rounds, so machine noise hits every variant;
+    each path's FLOP/s as a fraction of its own large GEMM (`limits`)."""
     model = load_classifier(PACKAGED_MODEL_ID, 42).eval()
     tmp = Path(tempfile.mkdtemp(prefix="bench-onnx-"))
     fp32, int8 = tmp / "model.onnx", tmp / "model.int8.onnx"
@@ -27,7 +37,7 @@ def reranking(tokenizer: Any, frame: pd.DataFrame, repeats: int, rounds: int) ->
     quantize_int8(fp32, int8, model.config)
     sessions = {"onnx_fp32": ort_session(fp32), "onnx_int8": ort_session(int8)}
     out: dict[str, Any] = {}
-    for batch in (1, 32):
+    for batch in batches:
         arrays = batch_arrays(frame.iloc[:batch], tokenizer.pad_token_id or 0)
         runs: dict[str, list[float]] = {"torch_eager": [], **{name: [] for name in sessions}}
         for _ in range(rounds):
@@ -45,5 +55,29 @@ def reranking(tokenizer: Any, frame: pd.DataFrame, repeats: int, rounds: int) ->
         row["fp32_speedup_vs_torch"] = round(row["torch_eager"] / row["onnx_fp32"], 2)
         row["pairs_per_s"] = {k: round(batch / row[k] * 1000, 1) for k in runs}
         row["shape"] = list(arrays["input_ids"].shape)
+        row["of_gemm"] = inference_fractions(model, row["shape"], {k: row[k] for k in runs}, limits)
         out[f"batch{batch}_ms"] = row
     return out
+
+
+def compiled_inference(tokenizer: Any, frame: pd.DataFrame, repeats: int) -> dict[str, Any]:
+    """torch.compile (inductor) of the model for scoring, batch 32: compile time, latency
+    against eager, and whether the logits stay within the export's parity tolerance."""
+    import time
+
+    model = load_classifier(PACKAGED_MODEL_ID, 42).eval()
+    arrays = batch_arrays(frame.iloc[:32], tokenizer.pad_token_id or 0)
+    compiled = torch.compile(model)
+    start = time.perf_counter()
+    with torch.inference_mode():
+        got = torch_logits(compiled, arrays)
+        compile_s = time.perf_counter() - start
+        eager_ms = latency_ms(lambda: torch_logits(model, arrays), repeats)
+        compiled_ms = latency_ms(lambda: torch_logits(compiled, arrays), repeats)
+    return {
+        "compile_s": round(compile_s, 1),
+        "eager_ms": eager_ms,
+        "compiled_ms": compiled_ms,
+        "speedup": round(eager_ms / compiled_ms, 2),
+        "max_abs_diff": float(abs(got - torch_logits(model, arrays)).max()),
+    }

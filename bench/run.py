@@ -1,8 +1,14 @@
 """`make bench`: this project's fast paths against the reference recipe, on one machine, in one run.
 
 Prints ratios and writes `bench/results.json`. Targets are reported, never asserted. One module
-per measurement: training.py, reranking.py, quality.py, flops.py, pipeline.py,
-trec_memory.py, scale.py. `--only scale` (etc.) runs some of them.
+per measurement: training.py, profile.py, limits.py, reranking.py, quality.py, flops.py,
+pipeline.py, trec_memory.py, scale.py. `--only scale` (etc.) runs some of them; `--quick`
+(`make bench-quick`) only the headline ratios, in a few minutes, into results-quick.json.
+
+Section `paths` runs on both instruction-set paths of this CPU: its native one, and AVX2
+(in a child process with torch's caps set: oneDNN, MKL and ATen's own kernels), the path of
+most users' CPUs. ONNX Runtime has no such cap (MLAS picks kernels from CPUID), so its
+numbers in the AVX2 child are still this CPU's native path, and are labelled so.
 """
 
 from __future__ import annotations
@@ -10,19 +16,25 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import platform
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from bench.common import ROOT, cpu_description, reference_scale_set, title_lengths
-from bench.flops import flops_fraction
+from bench.flops import spec_peak, training_fraction
+from bench.limits import limits
 from bench.pipeline import peak_memory_full_scale, repro_noop_seconds
 from bench.quality import int8_quality
-from bench.reranking import reranking
+from bench.report import print_machine, print_summary
+from bench.reranking import compiled_inference, reranking
 from bench.scale import batch_rerank_throughput, ddp_throughput, stage_memory
-from bench.training import epoch_seconds, training_throughput
+from bench.training import VARIANTS, epoch_seconds, training_throughput
 from bench.trec_memory import metadata_peak
 from ranker.config import PACKAGED_MODEL_ID, EncodeParams, SplitParams, TrainParams
 from ranker.data.sample import generate_sample
@@ -31,7 +43,15 @@ from ranker.model.encode import encode_frame
 from ranker.model.modeling import load_tokenizer, native_bf16
 
 log = logging.getLogger("bench")
-SECTIONS = ("training", "reranking", "pipeline", "scale")
+SECTIONS = ("paths", "training", "reranking", "pipeline", "scale")
+# What caps torch at AVX2 on a CPU with more: oneDNN's kernels, MKL's GEMMs, ATen's own.
+AVX2_ENV = {
+    "ONEDNN_MAX_CPU_ISA": "AVX2",
+    "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+    "ATEN_CPU_CAPABILITY": "avx2",
+}
+ALLOCATORS = {"jemalloc": "libjemalloc.so.2", "tcmalloc": "libtcmalloc_minimal.so.4"}
+LIB_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/lib")
 
 
 def main() -> None:
@@ -41,11 +61,18 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=30, help="timed runs per latency")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved latency rounds")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
+    parser.add_argument("--out", type=Path, default=None, help="default: bench/results.json")
     parser.add_argument(
         "--only", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="sections to run"
     )
+    parser.add_argument(
+        "--quick", action="store_true", help="headline ratios only, fewer steps (a few minutes)"
+    )
+    parser.add_argument("--child", choices=["avx2", "allocator"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.quick:
+        args.steps, args.repeats, args.rounds, args.only = 12, 5, 2, ["paths"]
+    out = args.out or ROOT / "bench" / ("results-quick.json" if args.quick else "results.json")
     logging.basicConfig(level=logging.WARNING)
     log.setLevel(logging.INFO)
     torch.manual_seed(0)
@@ -53,6 +80,10 @@ def main() -> None:
     sample = generate_sample()
     parts = split_pairs(sample, SplitParams())
     train_df, valid_df = parts["train"], parts["valid"]
+    if args.child:
+        child = isa_path if args.child == "avx2" else allocator_path
+        out.write_text(json.dumps(child(args, tokenizer, train_df, valid_df), indent=2) + "\n")
+        return
     big = reference_scale_set()
     precision = TrainParams().precision
     results: dict[str, Any] = {
@@ -71,14 +102,22 @@ def main() -> None:
             "title_length": title_lengths(big),
         },
     }
-
+    print_machine(results["machine"])
+    if "paths" in args.only:
+        results["paths"] = {
+            "native": isa_path(args, tokenizer, train_df, valid_df),
+            "avx2": avx2_child(args),
+        }
+        if not args.quick:
+            results["allocators"] = allocator_children(args)
     if "training" in args.only:
         results.update(_training(args, tokenizer, train_df, big, precision))
     if "reranking" in args.only:
         valid_frame = encode_frame(valid_df, tokenizer, EncodeParams()).to_pandas()
-        results["reranking"] = reranking(tokenizer, valid_frame, args.repeats, args.rounds)
+        results["reranking"] = reranking(
+            tokenizer, valid_frame, repeats=args.repeats, rounds=args.rounds, limits=limits()
+        )
         results["int8_quality"] = int8_quality()
-        results["flops"] = flops_fraction()
     if "pipeline" in args.only:
         results["dvc_repro_noop"] = repro_noop_seconds()
         results["full_scale_peak_memory"] = peak_memory_full_scale(steps=20)
@@ -89,11 +128,120 @@ def main() -> None:
             "data_parallel": ddp_throughput(),
             "batch_rerank": batch_rerank_throughput(),
         }
-    if set(args.only) != set(SECTIONS) and args.out.is_file():
+    if set(args.only) != set(SECTIONS) and out.is_file():
         # Some sections only: the others keep their last measured numbers.
-        results = {**json.loads(args.out.read_text()), **results}
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
+        results = {**json.loads(out.read_text()), **results}
+    out.write_text(json.dumps(results, indent=2) + "\n")
     print_summary(results)
+
+
+def isa_path(args: argparse.Namespace, tokenizer: Any, train_df: Any, valid_df: Any) -> dict:
+    """The headline numbers on the instruction-set path this process runs: the large GEMMs
+    that bound it, full fine-tuning (reference vs project, the step's profile, the candidate
+    fast paths with and without), and reranking at batch 32 (torch vs ONNX Runtime)."""
+    rows = train_df.sample(n=min(len(train_df), args.steps * 16 * 4), random_state=0)
+    bounds = limits()
+    ref = training_throughput(tokenizer, rows, freeze=False, recipe="reference", steps=args.steps)
+    variants = {}
+    names = ("project", "frozen_word_embeddings") if args.quick else tuple(VARIANTS)
+    if args.child == "avx2":
+        # Inductor writes kernels for the host CPU, not for ATen's capped dispatch: under
+        # ATEN_CPU_CAPABILITY=avx2 the compiled step died with SIGSEGV (torch 2.13).
+        names = tuple(n for n in names if n != "torch_compile")
+    for name in names:
+        try:
+            row = training_throughput(
+                tokenizer,
+                rows,
+                freeze=False,
+                recipe="project",
+                steps=args.steps,
+                variant=name,
+                profile=name in ("project", "frozen_word_embeddings"),
+            )
+        except Exception as exc:  # e.g. torch.compile without a working C++ toolchain
+            if name == "project":
+                raise
+            log.warning("%s: failed (%s)", name, str(exc).splitlines()[0])
+            variants[name] = {"error": str(exc).splitlines()[0]}
+            continue
+        row["speedup"] = round(row["samples_per_s"] / ref["samples_per_s"], 2)
+        variants[name] = row
+        log.info("%s: %.2fx the reference", name, row["speedup"])
+    project = variants["project"]
+    valid_frame = encode_frame(valid_df, tokenizer, EncodeParams()).to_pandas()
+    compiled = (
+        {}
+        if args.quick or args.child
+        else {"compiled_inference": compiled_inference(tokenizer, valid_frame, args.repeats)}
+    )
+    return {
+        **compiled,
+        "machine": cpu_description(),
+        "limits": {**bounds, "spec_fp32": spec_peak()},
+        "reference": ref,
+        "variants": variants,
+        "training_of_gemm": training_fraction(
+            project["profile"], project["step_ms"] / 1000, bounds
+        ),
+        "reranking": reranking(
+            tokenizer,
+            valid_frame,
+            repeats=args.repeats,
+            rounds=args.rounds,
+            limits=bounds,
+            batches=(32,),
+        ),
+    }
+
+
+def run_child(args: argparse.Namespace, kind: str, env: dict[str, str]) -> dict[str, Any]:
+    """This script in a child process: settings read at process start (ISA caps, a
+    preloaded allocator) apply to everything it measures."""
+    with tempfile.TemporaryDirectory(prefix=f"bench-{kind}-") as tmp:
+        out = Path(tmp) / "child.json"
+        cmd = [sys.executable, "-m", "bench.run", "--child", kind, "--out", str(out)]
+        cmd += ["--steps", str(args.steps), "--repeats", str(args.repeats)]
+        cmd += ["--rounds", str(args.rounds), *(["--quick"] if args.quick else [])]
+        log.info("%s child: %s", kind, " ".join(f"{k}={v}" for k, v in env.items()))
+        done = subprocess.run(cmd, cwd=ROOT, env={**os.environ, **env})
+        if done.returncode != 0:  # the other sections' numbers are kept
+            log.error("%s child failed with exit status %d", kind, done.returncode)
+            return {"skipped": f"the {kind} child failed (exit status {done.returncode})"}
+        return json.loads(out.read_text())
+
+
+def avx2_child(args: argparse.Namespace) -> dict[str, Any]:
+    """isa_path() in a child whose torch is capped at AVX2."""
+    if "avx2" not in cpu_description()["isa_flags"]:
+        return {"skipped": "this CPU has no AVX2"}
+    result = run_child(args, "avx2", AVX2_ENV)
+    if "skipped" not in result:
+        result["onnxruntime_isa"] = "native: ONNX Runtime has no ISA cap (MLAS reads CPUID)"
+    return result
+
+
+def allocator_children(args: argparse.Namespace) -> dict[str, Any]:
+    """The project's training step with another malloc preloaded (where installed: Debian's
+    libjemalloc2 and libtcmalloc-minimal4), against glibc's in the `paths` run above."""
+    out: dict[str, Any] = {}
+    for name, lib in ALLOCATORS.items():
+        found = [p for d in LIB_DIRS if (p := Path(d) / lib).is_file()]
+        if not found:
+            out[name] = {"skipped": f"{lib} is not installed"}
+            continue
+        out[name] = run_child(args, "allocator", {"LD_PRELOAD": str(found[0])})
+    return out
+
+
+def allocator_path(args: argparse.Namespace, tokenizer: Any, train_df: Any, _: Any) -> dict:
+    rows = train_df.sample(n=min(len(train_df), args.steps * 16 * 4), random_state=0)
+    return {
+        name: training_throughput(
+            tokenizer, rows, freeze=False, recipe="project", steps=args.steps, variant=name
+        )
+        for name in ("project", "frozen_word_embeddings")
+    }
 
 
 def _training(
@@ -156,55 +304,6 @@ def _training(
         "speedup": round(recompute["wall_s"] / cached["wall_s"], 2),
     }
     return results
-
-
-def print_summary(r: dict[str, Any]) -> None:
-    print("\n== ranker benchmark (ratios are what matter) ==")
-    print(f"machine: {r['machine']}")
-    print(f"data: {r['data']}")
-    for key, row in r.get("training", {}).items():
-        bf16 = f", bf16 {row['speedup_bf16']:.2f}x" if "speedup_bf16" in row else ""
-        print(
-            f"train {key:18s} reference {row['reference']['samples_per_s']:7.1f}/s  "
-            f"project ({row['project']['precision']}) {row['project']['samples_per_s']:7.1f}/s  "
-            f"-> {row['speedup']:.2f}x{bf16} (target >= 5x)"
-        )
-    if fc := r.get("frozen_cache"):
-        print(
-            f"frozen base, 3 epochs: recompute {fc['recompute']['wall_s']} s, "
-            f"cached {fc['cached']['wall_s']} s -> {fc['speedup']}x"
-        )
-    for batch, row in r.get("reranking", {}).items():
-        print(
-            f"rerank {batch} {row['shape']}: torch {row['torch_eager']} ms, "
-            f"onnx fp32 {row['onnx_fp32']} ms, int8 {row['onnx_int8']} ms "
-            f"-> int8 {row['int8_speedup_vs_torch']}x torch (target >= 3x); "
-            f"pairs/s {row['pairs_per_s']}"
-        )
-    for split, row in r.get("int8_quality", {}).items():
-        print(
-            f"int8 quality, {split}: {row} (target: test nDCG@10 within 1% of fp32)"
-            if isinstance(row, dict)
-            else f"int8 quality: {row}"
-        )
-    peaks = r.get("flops", {}).get("peak")
-    for key, row in r.get("flops", {}).items():
-        if key != "peak":
-            print(
-                f"encoder forward {key}: {row['gflops']} GFLOP/s = "
-                f"{row['fraction_of_measured_gemm']:.0%} of a large GEMM "
-                f"({peaks['measured_gemm']['gflops']}), "
-                f"{row['fraction_of_spec']:.0%} of the spec peak ({peaks['spec']['gflops']})"
-            )
-    if "dvc_repro_noop" in r:
-        print(f"no-change dvc repro: {r['dvc_repro_noop']} (target < 3 s)")
-        print(f"full-scale training peak memory: {r['full_scale_peak_memory']} (target < 4 GiB)")
-        print(f"CORD-19 metadata.csv read (generated, 1.5 GB): {r.get('trec_metadata_memory')}")
-    if scale := r.get("scale"):
-        for row in scale["stage_memory"]:
-            print(f"peak RSS per stage, {row['rows']} pairs: {row} (download..encode < 2 GiB)")
-        print(f"data-parallel training on this machine: {scale['data_parallel']}")
-        print(f"ranker-rerank --pairs (all cores): {scale['batch_rerank']}")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ project's fast paths, and cached features against recomputing a frozen encoder."
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import time
 from typing import Any
@@ -11,12 +12,27 @@ import pandas as pd
 import torch
 from transformers import default_data_collator
 
+from bench.profile import WARMUP_STEPS, profile_steps
 from ranker.config import PACKAGED_MODEL_ID, EncodeParams, RunParams, TrainParams
 from ranker.model.batches import PairDataset, make_collator
 from ranker.model.encode import encode_frame
-from ranker.model.frozen import FeatureDataset, HeadOnly, freeze_base, pooled_features
+from ranker.model.frozen import FeatureDataset, HeadOnly, pooled_features
+from ranker.model.frozen import freeze as freeze_model
 from ranker.model.modeling import load_classifier
 from ranker.model.train import training_arguments
+
+# Variants of the project recipe, each measured against it ("with and without"), on full
+# fine-tuning: what each candidate for cutting a step's fixed cost buys on this machine.
+VARIANTS = {
+    "project": {},
+    # train.freeze_word_embeddings: no dense gradient, AdamW update or clipping of the
+    # 11.7M-weight word-embedding matrix.
+    "frozen_word_embeddings": {"freeze_word_embeddings": True},
+    # The Trainer's torch.compile (inductor); the first steps include the compilation.
+    "torch_compile": {"args": {"torch_compile": True}},
+    # No host syncs for logging: no loss logging, no NaN/inf check of every step's loss.
+    "no_logging": {"args": {"logging_strategy": "no", "logging_nan_inf_filter": False}},
+}
 
 
 def make_trainer(
@@ -29,6 +45,7 @@ def make_trainer(
     group: bool,
     precision: str = "fp32",
     workers: int = 1,
+    overrides: dict[str, Any] | None = None,
 ) -> Any:
     from transformers import Trainer
 
@@ -44,7 +61,23 @@ def make_trainer(
         max_steps=steps,
         workers=workers,
     )
+    if overrides:
+        args = dataclasses.replace(args, **overrides)
     return Trainer(model=model, args=args, train_dataset=ds, data_collator=collator)
+
+
+def step_clock() -> Any:
+    """A Trainer callback noting when each optimizer step ends (its `ends`)."""
+    from transformers import TrainerCallback
+
+    class Clock(TrainerCallback):
+        def __init__(self) -> None:
+            self.ends: list[float] = []
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.ends.append(time.perf_counter())
+
+    return Clock()
 
 
 def training_throughput(
@@ -56,46 +89,61 @@ def training_throughput(
     steps: int,
     precision: str = "fp32",
     batch: int = 16,
+    variant: str = "project",
+    profile: bool = False,
 ) -> dict[str, Any]:
-    """Samples/s of `steps` optimizer steps; `reference` pads to 128 with random batches."""
+    """Pairs/s of the steps after the first WARMUP_STEPS, as over a long epoch (the Trainer's
+    start and the warm-up are reported apart). `reference` pads to 128 with random batches;
+    `variant` names a VARIANTS entry; `profile` adds the per-step breakdown (bench/profile.py)
+    from a second, profiled run of the same steps."""
+    if steps <= WARMUP_STEPS:
+        raise ValueError(f"--steps must exceed {WARMUP_STEPS}")
     padding = "max_length" if recipe == "reference" else "longest"
     encode = EncodeParams(max_length=128, padding=padding)
     frame = encode_frame(pairs, tokenizer, encode, desc=f"encode {recipe}").to_pandas()
-    model = load_classifier(PACKAGED_MODEL_ID, 42)
-    if freeze:
-        freeze_base(model)
-    collator = make_collator(tokenizer, encode)
-    start = time.perf_counter()
-    if recipe == "cached":
-        features = pooled_features(model, frame, collator, 64, precision)
-        ds = FeatureDataset(features, frame["label"].astype(int).tolist())
-        trainer = make_trainer(
-            HeadOnly(model),
-            ds,
-            default_data_collator,
-            steps=steps,
-            batch=batch,
-            group=False,
-            precision=precision,
-        )
-    else:
-        trainer = make_trainer(
+    spec = VARIANTS[variant]
+
+    def build() -> Any:
+        torch.manual_seed(0)
+        model = load_classifier(PACKAGED_MODEL_ID, 42)
+        freeze_model(model, base=freeze, word_embeddings=spec.get("freeze_word_embeddings", False))
+        collator = make_collator(tokenizer, encode)
+        if recipe == "cached":
+            features = pooled_features(model, frame, collator, 64, precision)
+            ds = FeatureDataset(features, frame["label"].astype(int).tolist())
+            model, collator, group = HeadOnly(model), default_data_collator, False
+        else:
+            ds, group = PairDataset(frame), recipe == "project"
+        return make_trainer(
             model,
-            PairDataset(frame),
+            ds,
             collator,
             steps=steps,
             batch=batch,
-            group=recipe == "project",
+            group=group,
             precision=precision,
+            overrides=spec.get("args"),
         )
+
+    start = time.perf_counter()
+    trainer = build()
+    clock = step_clock()
+    trainer.add_callback(clock)
     trainer.train()
     wall = time.perf_counter() - start
-    return {
-        "samples_per_s": round(steps * batch / wall, 2),
+    timed = clock.ends[-1] - clock.ends[WARMUP_STEPS - 1]
+    out = {
+        "samples_per_s": round((steps - WARMUP_STEPS) * batch / timed, 2),
+        "step_ms": round(timed / (steps - WARMUP_STEPS) * 1000, 1),
+        # Trainer construction (and cached features) + the warm-up steps: a once-per-run cost.
+        "startup_s": round(clock.ends[WARMUP_STEPS - 1] - start, 2),
         "wall_s": round(wall, 2),
         "steps": steps,
         "precision": precision,
     }
+    if profile:
+        out["profile"] = profile_steps(build(), steps)
+    return out
 
 
 def epoch_seconds(samples_per_s: float, rows: int) -> float:

@@ -26,3 +26,63 @@ def test_encoder_flops_counts_dense_layers_and_attention() -> None:
     # Per token: 2 x (Q, K, V, output 4x4 + two 4x8 FFN matmuls) = 2 x (64 + 64) = 256;
     # attention scores and weighted sum: 2 x 2 x seq x hidden per token.
     assert encoder_flops(model, batch=1, seq=3) == pytest.approx(3 * 256 + 2 * 2 * 3 * 3 * 4)
+
+
+def test_profile_buckets_follow_the_range_an_op_runs_in() -> None:
+    from bench.profile import _bucket_of
+
+    assert _bucket_of("aten::addmm", []) == "matmul"
+    assert _bucket_of("aten::bmm", []) == "attention"  # only attention batches products
+    assert _bucket_of("aten::mul_", ["Optimizer.step#AdamW.step"]) == "optimizer"
+    assert _bucket_of("aten::_foreach_norm", ["clip_grad_norm"]) == "clip_grad"
+    assert _bucket_of("aten::zero_", ["EmbeddingBackward0", "autograd::engine"]) == (
+        "embedding_grad"
+    )
+    assert _bucket_of("enumerate(DataLoader)#_SingleProcessDataLoaderIter.__next__", []) == (
+        "data_collate"
+    )
+    assert _bucket_of("aten::native_dropout", []) == "dropout"
+    assert _bucket_of("aten::native_layer_norm", []) == "other_ops"
+    assert _bucket_of("ProfilerStep*", []) is None  # Python: what no op accounts for
+
+
+def test_step_profile_accounts_for_the_step(tiny_model_dir) -> None:
+    """On the tiny model: every bucket present, their sum the step, and the profiler's count
+    of matrix-product FLOPs equal to 3 x the forward's (forward, and backward's two)."""
+    from bench.profile import BUCKETS, profile_steps
+    from bench.training import make_trainer
+    from ranker.config import EncodeParams
+    from ranker.data.sample import generate_sample
+    from ranker.model.batches import PairDataset, make_collator
+    from ranker.model.encode import encode_frame
+    from ranker.model.modeling import load_classifier, load_tokenizer
+
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    encode = EncodeParams(max_length=32, padding="max_length")
+    frame = encode_frame(generate_sample(4).head(48), tokenizer, encode).to_pandas()
+    model = load_classifier(str(tiny_model_dir), 0)
+    trainer = make_trainer(
+        model, PairDataset(frame), make_collator(tokenizer, encode), steps=6, batch=8, group=False
+    )
+    prof = profile_steps(trainer, 6)
+    assert set(prof["ms"]) == set(BUCKETS) and prof["profiled_steps"] == 4
+    assert sum(prof["ms"].values()) == pytest.approx(prof["step_ms"], abs=0.6)
+    for bucket in ("matmul", "optimizer", "clip_grad", "embedding_grad"):
+        assert prof["ms"][bucket] > 0, bucket
+    forward = encoder_flops(model, batch=8, seq=32)  # dense layers and attention's products
+    # Backward: two products per forward one; the pooler and the classifier are a rounding.
+    assert prof["gflop_per_step"] * 1e9 == pytest.approx(3 * forward, rel=0.02)
+
+
+def test_the_report_prints_every_recorded_section(capsys) -> None:
+    """The committed results print: a renamed key in run.py breaks this, not a user's bench."""
+    import json
+
+    from bench.common import ROOT
+    from bench.report import print_summary
+
+    for name in ("results.json", "results-quick.json"):
+        print_summary(json.loads((ROOT / "bench" / name).read_text()))
+        printed = capsys.readouterr().out
+        assert "instruction sets: " in printed
+    assert "[avx2] torch runs AVX2" in printed and "step profile" in printed

@@ -17,8 +17,9 @@ from ranker.data.sample import generate_sample
 from ranker.data.split import split_pairs
 from ranker.errors import ModelError
 from ranker.model.encode import encode_frame, run_encode
+from ranker.model.frozen import freeze_base
 from ranker.model.modeling import load_classifier, packaged_model_dir, resolve_model
-from ranker.model.train import freeze_base, train_model
+from ranker.model.train import train_model
 
 
 def test_packaged_model_resolves_offline(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -108,6 +109,20 @@ def _train(tiny_model_dir: Path, out: Path, **overrides) -> dict:
         live_dir=out / "live",
         metrics_path=out / "train.json",
     )
+
+
+def test_frozen_word_embeddings_stay_pretrained_and_the_rest_trains(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    from safetensors.torch import load_file
+
+    before = load_classifier(str(tiny_model_dir), 0).state_dict()
+    _train(tiny_model_dir, tmp_path, freeze_word_embeddings=True)
+    after = load_file(tmp_path / "model" / "model.safetensors")
+    changed = {k for k, v in after.items() if not torch.equal(v, before[k])}
+    assert "bert.embeddings.word_embeddings.weight" not in changed
+    assert "bert.embeddings.position_embeddings.weight" in changed
+    assert "classifier.weight" in changed and any(".encoder.layer." in k for k in changed)
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])

@@ -29,7 +29,7 @@ from ranker.model.batches import PairDataset, by_length, make_collator, ordered_
 from ranker.model.frozen import (
     FeatureDataset,
     HeadOnly,
-    freeze_base,
+    freeze,
     pooled_features,
     supports_feature_cache,
 )
@@ -165,19 +165,19 @@ def train_model(
     threads = set_threads(ddp.worker_threads(run.threads, world.local_size))
     precision = check_precision(params.precision)
     model = load_classifier(model_name, run.seed)
-    trainable = (
-        freeze_base(model)
-        if params.freeze_base
-        else sum(p.numel() for p in model.parameters() if p.requires_grad)
+    trainable = freeze(
+        model, base=params.freeze_base, word_embeddings=params.freeze_word_embeddings
     )
     log.info(
-        "worker %d/%d threads=%d precision=%s trainable parameters=%d freeze_base=%s",
+        "worker %d/%d threads=%d precision=%s trainable parameters=%d freeze_base=%s "
+        "freeze_word_embeddings=%s",
         world.rank,
         world.size,
         threads,
         precision,
         trainable,
         params.freeze_base,
+        params.freeze_word_embeddings,
     )
 
     collator = make_collator(tokenizer, encode)
