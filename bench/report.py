@@ -34,6 +34,14 @@ def print_path(name: str, p: dict[str, Any]) -> None:
             f"({row['step_ms']} ms/step, start-up {row['startup_s']} s) -> "
             f"{row['speedup']:.2f}x the reference (target >= 5x)"
         )
+    if big := p.get("full_scale"):
+        print(
+            f"[{name}] 55k-pair set: reference {big['reference']['samples_per_s']} pairs/s, "
+            + ", ".join(
+                f"{v} {big[v]['samples_per_s']} ({big[v]['speedup']:.2f}x, target >= 5x)"
+                for v in ("project", "frozen_word_embeddings")
+            )
+        )
     for variant in ("project", "frozen_word_embeddings"):
         prof = p["variants"][variant].get("profile")
         if prof:

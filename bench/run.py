@@ -2,7 +2,8 @@
 
 Prints ratios and writes `bench/results.json`. Targets are reported, never asserted. One module
 per measurement: training.py, profile.py, limits.py, reranking.py, quality.py, flops.py,
-pipeline.py, trec_memory.py, scale.py. `--only scale` (etc.) runs some of them; `--quick`
+pipeline.py, trec_memory.py, scale.py; children.py runs some in child processes, report.py
+prints them. `--only scale` (etc.) runs some of them; `--quick`
 (`make bench-quick`) only the headline ratios, in a few minutes, into results-quick.json.
 
 Section `paths` runs on both instruction-set paths of this CPU: its native one, and AVX2
@@ -16,16 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import platform
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from bench.children import allocator_children, avx2_child
 from bench.common import ROOT, cpu_description, reference_scale_set, title_lengths
 from bench.flops import spec_peak, training_fraction
 from bench.limits import limits
@@ -44,14 +42,6 @@ from ranker.model.modeling import load_tokenizer, native_bf16
 
 log = logging.getLogger("bench")
 SECTIONS = ("paths", "training", "reranking", "pipeline", "scale")
-# What caps torch at AVX2 on a CPU with more: oneDNN's kernels, MKL's GEMMs, ATen's own.
-AVX2_ENV = {
-    "ONEDNN_MAX_CPU_ISA": "AVX2",
-    "MKL_ENABLE_INSTRUCTIONS": "AVX2",
-    "ATEN_CPU_CAPABILITY": "avx2",
-}
-ALLOCATORS = {"jemalloc": "libjemalloc.so.2", "tcmalloc": "libtcmalloc_minimal.so.4"}
-LIB_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/lib")
 
 
 def main() -> None:
@@ -169,6 +159,7 @@ def isa_path(args: argparse.Namespace, tokenizer: Any, train_df: Any, valid_df: 
         variants[name] = row
         log.info("%s: %.2fx the reference", name, row["speedup"])
     project = variants["project"]
+    full_scale = {} if args.quick else {"full_scale": full_scale_ratios(args, tokenizer)}
     valid_frame = encode_frame(valid_df, tokenizer, EncodeParams()).to_pandas()
     compiled = (
         {}
@@ -177,6 +168,7 @@ def isa_path(args: argparse.Namespace, tokenizer: Any, train_df: Any, valid_df: 
     )
     return {
         **compiled,
+        **full_scale,
         "machine": cpu_description(),
         "limits": {**bounds, "spec_fp32": spec_peak()},
         "reference": ref,
@@ -195,42 +187,21 @@ def isa_path(args: argparse.Namespace, tokenizer: Any, train_df: Any, valid_df: 
     }
 
 
-def run_child(args: argparse.Namespace, kind: str, env: dict[str, str]) -> dict[str, Any]:
-    """This script in a child process: settings read at process start (ISA caps, a
-    preloaded allocator) apply to everything it measures."""
-    with tempfile.TemporaryDirectory(prefix=f"bench-{kind}-") as tmp:
-        out = Path(tmp) / "child.json"
-        cmd = [sys.executable, "-m", "bench.run", "--child", kind, "--out", str(out)]
-        cmd += ["--steps", str(args.steps), "--repeats", str(args.repeats)]
-        cmd += ["--rounds", str(args.rounds), *(["--quick"] if args.quick else [])]
-        log.info("%s child: %s", kind, " ".join(f"{k}={v}" for k, v in env.items()))
-        done = subprocess.run(cmd, cwd=ROOT, env={**os.environ, **env})
-        if done.returncode != 0:  # the other sections' numbers are kept
-            log.error("%s child failed with exit status %d", kind, done.returncode)
-            return {"skipped": f"the {kind} child failed (exit status {done.returncode})"}
-        return json.loads(out.read_text())
-
-
-def avx2_child(args: argparse.Namespace) -> dict[str, Any]:
-    """isa_path() in a child whose torch is capped at AVX2."""
-    if "avx2" not in cpu_description()["isa_flags"]:
-        return {"skipped": "this CPU has no AVX2"}
-    result = run_child(args, "avx2", AVX2_ENV)
-    if "skipped" not in result:
-        result["onnxruntime_isa"] = "native: ONNX Runtime has no ISA cap (MLAS reads CPUID)"
-    return result
-
-
-def allocator_children(args: argparse.Namespace) -> dict[str, Any]:
-    """The project's training step with another malloc preloaded (where installed: Debian's
-    libjemalloc2 and libtcmalloc-minimal4), against glibc's in the `paths` run above."""
-    out: dict[str, Any] = {}
-    for name, lib in ALLOCATORS.items():
-        found = [p for d in LIB_DIRS if (p := Path(d) / lib).is_file()]
-        if not found:
-            out[name] = {"skipped": f"{lib} is not installed"}
-            continue
-        out[name] = run_child(args, "allocator", {"LD_PRELOAD": str(found[0])})
+def full_scale_ratios(args: argparse.Namespace, tokenizer: Any) -> dict[str, Any]:
+    """Reference vs project (every weight, and the default) on rows of the 55k-pair set."""
+    big = reference_scale_set()
+    rows = big.sample(n=min(len(big), args.steps * 16 * 4), random_state=0)
+    out = {
+        "reference": training_throughput(
+            tokenizer, rows, freeze=False, recipe="reference", steps=args.steps
+        )
+    }
+    for name in ("project", "frozen_word_embeddings"):
+        row = training_throughput(
+            tokenizer, rows, freeze=False, recipe="project", steps=args.steps, variant=name
+        )
+        row["speedup"] = round(row["samples_per_s"] / out["reference"]["samples_per_s"], 2)
+        out[name] = row
     return out
 
 

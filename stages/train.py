@@ -36,6 +36,7 @@ def main() -> None:
     if distributed.needs_launch(params.distributed):
         distributed.launch(params.distributed, module="stages.train", args=sys.argv[1:])
         return
+    distributed.die_with_launcher()
     data_meta = json.loads(args.data_meta.read_text(encoding="utf-8"))
     # What a checkpoint must have been trained from to be resumed: everything the model
     # depends on (the rendezvous address does not change it).

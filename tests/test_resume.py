@@ -65,6 +65,11 @@ def repro_killed_after_first_checkpoint(repo: Path) -> None:
         assert pid is not None
         os.kill(pid, signal.SIGKILL)
         assert proc.wait(timeout=120) != 0
+        # No worker outlives the stage process (orphans would go on writing checkpoints).
+        deadline = time.monotonic() + 30
+        while stage_pid(repo) is not None:
+            assert time.monotonic() < deadline, "a worker outlived the killed stage"
+            time.sleep(0.1)
     finally:
         proc.kill()
     assert not (repo / "models" / "model").exists(), "training finished before the kill"

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import sys
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +25,7 @@ log = logging.getLogger(__name__)
 # Which machine of the job a worker runs on, as its launcher was told (PET_NODE_RANK). The
 # c10d rendezvous numbers nodes in its own order, so this is how node 0 is known.
 NODE_RANK_ENV = "RANKER_NODE_RANK"
+LAUNCHER_ENV = "RANKER_LAUNCHER_PID"  # set by launch() for its workers
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,7 @@ def launch(params: DistributedParams, *, module: str, args: list[str]) -> None:
 
     node_rank = _node_rank(params)
     os.environ[NODE_RANK_ENV] = str(node_rank)
+    os.environ[LAUNCHER_ENV] = str(os.getpid())  # the workers' parent: die_with_launcher
     argv = torchrun_argv(params, module=module, args=args)
     log.info("torchrun %s", " ".join(argv))
     config, cmd, cmd_args = config_from_args(parse_args(argv))
@@ -150,6 +154,26 @@ def launch(params: DistributedParams, *, module: str, args: list[str]) -> None:
             f"train: node {node_rank} could not join the job at {config.rdzv_endpoint} "
             f"({type(exc).__name__}: {exc})"
         ) from None
+
+
+def die_with_launcher() -> None:
+    """In a worker: be killed when the launching stage process dies.
+
+    torchrun's agent runs inside the stage's process. Killed with SIGKILL, it cannot stop
+    its workers, which would train on as orphans, writing and rotating checkpoints under
+    the feet of the next `dvc repro` (seen: the rerun found its checkpoints removed by an
+    orphan that had finished). Linux's parent-death signal ends them with their parent."""
+    launcher = os.environ.get(LAUNCHER_ENV)
+    if launcher is None or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0) != 0:
+        log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+    if os.getppid() != int(launcher):  # it died before the signal was armed
+        raise TrainingError("train: the launching process is gone; this worker stops")
 
 
 def all_equal(value: Any) -> bool:

@@ -1,0 +1,67 @@
+"""Measurements in a child process: settings read once at process start (torch's ISA caps,
+a preloaded malloc) then apply to everything the child measures. The child is
+`python -m bench.run --child KIND`; its results come back as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench.common import ROOT, cpu_description
+
+log = logging.getLogger("bench")
+
+# What caps torch at AVX2 on a CPU with more: oneDNN's kernels, MKL's GEMMs, ATen's own.
+AVX2_ENV = {
+    "ONEDNN_MAX_CPU_ISA": "AVX2",
+    "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+    "ATEN_CPU_CAPABILITY": "avx2",
+}
+ALLOCATORS = {"jemalloc": "libjemalloc.so.2", "tcmalloc": "libtcmalloc_minimal.so.4"}
+LIB_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/lib")
+
+
+def run_child(args: argparse.Namespace, kind: str, env: dict[str, str]) -> dict[str, Any]:
+    """This script in a child process: settings read at process start (ISA caps, a
+    preloaded allocator) apply to everything it measures."""
+    with tempfile.TemporaryDirectory(prefix=f"bench-{kind}-") as tmp:
+        out = Path(tmp) / "child.json"
+        cmd = [sys.executable, "-m", "bench.run", "--child", kind, "--out", str(out)]
+        cmd += ["--steps", str(args.steps), "--repeats", str(args.repeats)]
+        cmd += ["--rounds", str(args.rounds), *(["--quick"] if args.quick else [])]
+        log.info("%s child: %s", kind, " ".join(f"{k}={v}" for k, v in env.items()))
+        done = subprocess.run(cmd, cwd=ROOT, env={**os.environ, **env})
+        if done.returncode != 0:  # the other sections' numbers are kept
+            log.error("%s child failed with exit status %d", kind, done.returncode)
+            return {"skipped": f"the {kind} child failed (exit status {done.returncode})"}
+        return json.loads(out.read_text())
+
+
+def avx2_child(args: argparse.Namespace) -> dict[str, Any]:
+    """isa_path() in a child whose torch is capped at AVX2."""
+    if "avx2" not in cpu_description()["isa_flags"]:
+        return {"skipped": "this CPU has no AVX2"}
+    result = run_child(args, "avx2", AVX2_ENV)
+    if "skipped" not in result:
+        result["onnxruntime_isa"] = "native: ONNX Runtime has no ISA cap (MLAS reads CPUID)"
+    return result
+
+
+def allocator_children(args: argparse.Namespace) -> dict[str, Any]:
+    """The project's training step with another malloc preloaded (where installed: Debian's
+    libjemalloc2 and libtcmalloc-minimal4), against glibc's in the `paths` run above."""
+    out: dict[str, Any] = {}
+    for name, lib in ALLOCATORS.items():
+        found = [p for d in LIB_DIRS if (p := Path(d) / lib).is_file()]
+        if not found:
+            out[name] = {"skipped": f"{lib} is not installed"}
+            continue
+        out[name] = run_child(args, "allocator", {"LD_PRELOAD": str(found[0])})
+    return out
