@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -91,16 +92,30 @@ def _annotated_clipping():
         torch.nn.utils.clip_grad_norm_ = original
 
 
+def step_clock(then: Callable[[], Any] | None = None) -> Any:
+    """A Trainer callback noting when each optimizer step ends (its `ends`), then calling
+    `then` (the profiler's step)."""
+    from transformers import TrainerCallback
+
+    class Clock(TrainerCallback):
+        def __init__(self) -> None:
+            self.ends: list[float] = []
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.ends.append(time.perf_counter())
+            if then is not None:
+                then()
+
+    return Clock()
+
+
 def profile_steps(trainer: Any, steps: int) -> dict[str, Any]:
     """Train `trainer` (built for `steps` optimizer steps) under the profiler; ms per active
     step by bucket, and the FLOPs of the step's matrix products (dense layers and attention,
     forward and backward) as the profiler counts them."""
-    from transformers import TrainerCallback
-
     active = steps - WARMUP_STEPS
     if active < 1:
         raise ValueError(f"profile: needs more than {WARMUP_STEPS} steps, got {steps}")
-    ends: list[float] = []
 
     with (
         _annotated_clipping(),
@@ -110,17 +125,12 @@ def profile_steps(trainer: Any, steps: int) -> dict[str, Any]:
             with_flops=True,
         ) as prof,
     ):
-
-        class Step(TrainerCallback):
-            def on_step_end(self, args, state, control, **kwargs):
-                ends.append(time.perf_counter())
-                prof.step()
-
-        trainer.add_callback(Step())
+        clock = step_clock(then=prof.step)
+        trainer.add_callback(clock)
         trainer.train()
     # The profiler's schedule records the steps after the warm-up ones; their wall time is
     # from the end of the last warm-up step to the end of the last step.
-    wall_ms = (ends[-1] - ends[WARMUP_STEPS - 1]) * 1000 / active
+    wall_ms = (clock.ends[-1] - clock.ends[WARMUP_STEPS - 1]) * 1000 / active
     totals: dict[str, float] = defaultdict(float)
     flops = 0
     for event in prof.events():

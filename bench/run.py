@@ -32,7 +32,7 @@ from bench.quality import int8_quality
 from bench.report import print_machine, print_summary
 from bench.reranking import compiled_inference, reranking
 from bench.scale import batch_rerank_throughput, ddp_throughput, stage_memory
-from bench.training import VARIANTS, epoch_seconds, training_throughput
+from bench.training import VARIANTS, bench_rows, epoch_seconds, training_throughput
 from bench.trec_memory import metadata_peak
 from ranker.config import PACKAGED_MODEL_ID, EncodeParams, SplitParams, TrainParams
 from ranker.data.sample import generate_sample
@@ -129,7 +129,7 @@ def isa_path(args: argparse.Namespace, tokenizer: Any, train_df: Any, valid_df: 
     """The headline numbers on the instruction-set path this process runs: the large GEMMs
     that bound it, full fine-tuning (reference vs project, the step's profile, the candidate
     fast paths with and without), and reranking at batch 32 (torch vs ONNX Runtime)."""
-    rows = train_df.sample(n=min(len(train_df), args.steps * 16 * 4), random_state=0)
+    rows = bench_rows(train_df, args.steps)
     bounds = limits()
     ref = training_throughput(tokenizer, rows, freeze=False, recipe="reference", steps=args.steps)
     variants = {}
@@ -190,7 +190,7 @@ def isa_path(args: argparse.Namespace, tokenizer: Any, train_df: Any, valid_df: 
 def full_scale_ratios(args: argparse.Namespace, tokenizer: Any) -> dict[str, Any]:
     """Reference vs project (every weight, and the default) on rows of the 55k-pair set."""
     big = reference_scale_set()
-    rows = big.sample(n=min(len(big), args.steps * 16 * 4), random_state=0)
+    rows = bench_rows(big, args.steps)
     out = {
         "reference": training_throughput(
             tokenizer, rows, freeze=False, recipe="reference", steps=args.steps
@@ -206,7 +206,7 @@ def full_scale_ratios(args: argparse.Namespace, tokenizer: Any) -> dict[str, Any
 
 
 def allocator_path(args: argparse.Namespace, tokenizer: Any, train_df: Any, _: Any) -> dict:
-    rows = train_df.sample(n=min(len(train_df), args.steps * 16 * 4), random_state=0)
+    rows = bench_rows(train_df, args.steps)
     return {
         name: training_throughput(
             tokenizer, rows, freeze=False, recipe="project", steps=args.steps, variant=name
@@ -224,7 +224,7 @@ def _training(
     training: dict[str, Any] = {}
     for data_name, pairs in (("sample", train_df), ("full_scale", big)):
         # Same batches of real rows for every recipe: the first steps x batch rows, shuffled.
-        rows = pairs.sample(n=min(len(pairs), args.steps * 16 * 4), random_state=0)
+        rows = bench_rows(pairs, args.steps)
         for freeze in (False, True):
             key = f"{data_name}_{'frozen' if freeze else 'unfrozen'}"
             ref = training_throughput(

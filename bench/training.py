@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 from transformers import default_data_collator
 
-from bench.profile import WARMUP_STEPS, profile_steps
+from bench.profile import WARMUP_STEPS, profile_steps, step_clock
 from ranker.config import PACKAGED_MODEL_ID, EncodeParams, RunParams, TrainParams
 from ranker.model.batches import PairDataset, make_collator
 from ranker.model.encode import encode_frame
@@ -66,18 +66,10 @@ def make_trainer(
     return Trainer(model=model, args=args, train_dataset=ds, data_collator=collator)
 
 
-def step_clock() -> Any:
-    """A Trainer callback noting when each optimizer step ends (its `ends`)."""
-    from transformers import TrainerCallback
-
-    class Clock(TrainerCallback):
-        def __init__(self) -> None:
-            self.ends: list[float] = []
-
-        def on_step_end(self, args, state, control, **kwargs):
-            self.ends.append(time.perf_counter())
-
-    return Clock()
+def bench_rows(pairs: pd.DataFrame, steps: int, batch: int = 16) -> pd.DataFrame:
+    """The rows a `steps`-step measurement trains on: the same for every recipe and variant
+    (4x what the steps consume, so length grouping has batches to choose from)."""
+    return pairs.sample(n=min(len(pairs), steps * batch * 4), random_state=0)
 
 
 def training_throughput(
