@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 
 from ranker.model import checkpoints
-from tests.conftest import dvc, set_param, tool_env
+from tests.conftest import ROOT, dvc, set_param, tool_env
 from tests.test_model_stages import _train
 
 EPOCHS = 6.0  # several epochs after the first checkpoint, so the kill lands mid-training
+HOOK = Path(__file__).parent / "crash_hook"  # pauses each worker after the first checkpoint
 
 
 def copy_repo(pipeline_repo: Path, dest: Path) -> Path:
@@ -49,18 +50,21 @@ def stage_pid(repo: Path) -> int | None:
 
 def repro_killed_after_first_checkpoint(repo: Path) -> None:
     ckpts = repo / "models" / ".model.checkpoints"
+    paused = repo.parent / f"{repo.name}.paused"
+    paused.unlink(missing_ok=True)
     proc = subprocess.Popen(
         [sys.executable, "-m", "dvc", "repro", "train"],
         cwd=repo,
-        env=tool_env(),
+        env=tool_env(PYTHONPATH=f"{HOOK}{os.pathsep}{ROOT}", RANKER_TEST_PAUSE_FILE=str(paused)),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 300
-        while not list(ckpts.glob("checkpoint-*/complete.json")):
+        while not paused.exists():
             assert proc.poll() is None and time.monotonic() < deadline, "no checkpoint appeared"
-            time.sleep(0.01)
+            time.sleep(0.05)
+        assert list(ckpts.glob("checkpoint-*/complete.json"))
         pid = stage_pid(repo)
         assert pid is not None
         os.kill(pid, signal.SIGKILL)
