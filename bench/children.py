@@ -35,7 +35,8 @@ def run_child(args: argparse.Namespace, kind: str, env: dict[str, str]) -> dict[
         out = Path(tmp) / "child.json"
         cmd = [sys.executable, "-m", "bench.run", "--child", kind, "--out", str(out)]
         cmd += ["--steps", str(args.steps), "--repeats", str(args.repeats)]
-        cmd += ["--rounds", str(args.rounds), *(["--quick"] if args.quick else [])]
+        cmd += ["--rounds", str(args.rounds), "--train-rounds", str(args.train_rounds)]
+        cmd += ["--quick"] if args.quick else []
         log.info("%s child: %s", kind, " ".join(f"{k}={v}" for k, v in env.items()))
         done = subprocess.run(cmd, cwd=ROOT, env={**os.environ, **env})
         if done.returncode != 0:  # the other sections' numbers are kept

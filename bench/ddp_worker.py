@@ -41,7 +41,7 @@ def _worker(steps: int) -> None:
     frame = encode_frame(generate_sample(), tokenizer, EncodeParams(), desc="encode").to_pandas()
     # The bench's own Trainer (the train stage's arguments), with the global batch shared.
     trainer = make_trainer(
-        load_classifier(PACKAGED_MODEL_ID, run.seed),
+        load_classifier(PACKAGED_MODEL_ID, run.seed, cls_only=train.cls_only_last_layer),
         PairDataset(frame),
         make_collator(tokenizer, EncodeParams()),
         steps=steps,

@@ -66,7 +66,7 @@ def _memory_child(steps: int) -> None:
     pairs = reference_scale_set()
     encode = EncodeParams()
     frame = encode_frame(pairs, tokenizer, encode).to_pandas()
-    model = load_classifier(PACKAGED_MODEL_ID, 42)
+    model = load_classifier(PACKAGED_MODEL_ID, 42, cls_only=TrainParams().cls_only_last_layer)
     collator = make_collator(tokenizer, encode)
     precision = TrainParams().precision
     make_trainer(

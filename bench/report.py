@@ -29,10 +29,14 @@ def print_path(name: str, p: dict[str, Any]) -> None:
     ref = p["reference"]
     print(f"[{name}] train reference: {ref['samples_per_s']} pairs/s ({ref['step_ms']} ms/step)")
     for variant, row in p["variants"].items():
+        if "error" in row:
+            print(f"[{name}] train {variant:24s} failed: {row['error']}")
+            continue
+        rounds = f", rounds {row['speedup_by_round']}" if "speedup_by_round" in row else ""
         print(
             f"[{name}] train {variant:24s} {row['samples_per_s']:7.1f} pairs/s "
             f"({row['step_ms']} ms/step, start-up {row['startup_s']} s) -> "
-            f"{row['speedup']:.2f}x the reference (target >= 5x)"
+            f"{row['speedup']:.2f}x the reference{rounds} (target >= 5x)"
         )
     if big := p.get("full_scale"):
         print(

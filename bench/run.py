@@ -32,7 +32,13 @@ from bench.quality import int8_quality
 from bench.report import print_machine, print_summary
 from bench.reranking import compiled_inference, reranking
 from bench.scale import batch_rerank_throughput, ddp_throughput, stage_memory
-from bench.training import VARIANTS, bench_rows, epoch_seconds, training_throughput
+from bench.training import (
+    VARIANTS,
+    bench_rows,
+    epoch_seconds,
+    interleaved,
+    training_throughput,
+)
 from bench.trec_memory import metadata_peak
 from ranker.config import PACKAGED_MODEL_ID, EncodeParams, SplitParams, TrainParams
 from ranker.data.sample import generate_sample
@@ -51,6 +57,9 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=30, help="timed runs per latency")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved latency rounds")
+    parser.add_argument(
+        "--train-rounds", type=int, default=3, help="interleaved rounds of training recipes"
+    )
     parser.add_argument("--out", type=Path, default=None, help="default: bench/results.json")
     parser.add_argument(
         "--only", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="sections to run"
@@ -62,6 +71,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.steps, args.repeats, args.rounds, args.only = 12, 5, 2, ["paths"]
+        args.train_rounds = 2
     out = args.out or ROOT / "bench" / ("results-quick.json" if args.quick else "results.json")
     logging.basicConfig(level=logging.WARNING)
     log.setLevel(logging.INFO)
@@ -131,33 +141,26 @@ def isa_path(args: argparse.Namespace, tokenizer: Any, train_df: Any, valid_df: 
     fast paths with and without), and reranking at batch 32 (torch vs ONNX Runtime)."""
     rows = bench_rows(train_df, args.steps)
     bounds = limits()
-    ref = training_throughput(tokenizer, rows, freeze=False, recipe="reference", steps=args.steps)
-    variants = {}
     names = ("project", "frozen_word_embeddings") if args.quick else tuple(VARIANTS)
     if args.child == "avx2":
         # Inductor writes kernels for the host CPU, not for ATen's capped dispatch: under
         # ATEN_CPU_CAPABILITY=avx2 the compiled step died with SIGSEGV (torch 2.13).
         names = tuple(n for n in names if n != "torch_compile")
-    for name in names:
-        try:
-            row = training_throughput(
-                tokenizer,
-                rows,
-                freeze=False,
-                recipe="project",
-                steps=args.steps,
-                variant=name,
-                profile=name in ("project", "frozen_word_embeddings"),
-            )
-        except Exception as exc:  # e.g. torch.compile without a working C++ toolchain
-            if name == "project":
-                raise
-            log.warning("%s: failed (%s)", name, str(exc).splitlines()[0])
-            variants[name] = {"error": str(exc).splitlines()[0]}
-            continue
-        row["speedup"] = round(row["samples_per_s"] / ref["samples_per_s"], 2)
-        variants[name] = row
-        log.info("%s: %.2fx the reference", name, row["speedup"])
+    ref, variants = interleaved(
+        tokenizer,
+        rows,
+        names=names,
+        steps=args.steps,
+        rounds=args.train_rounds,
+        profile=("project", "frozen_word_embeddings"),
+    )
+    for name, row in variants.items():
+        log.info(
+            "%s: %sx the reference (rounds: %s)",
+            name,
+            row.get("speedup"),
+            row.get("speedup_by_round"),
+        )
     project = variants["project"]
     full_scale = {} if args.quick else {"full_scale": full_scale_ratios(args, tokenizer)}
     valid_frame = encode_frame(valid_df, tokenizer, EncodeParams()).to_pandas()
@@ -190,19 +193,14 @@ def isa_path(args: argparse.Namespace, tokenizer: Any, train_df: Any, valid_df: 
 def full_scale_ratios(args: argparse.Namespace, tokenizer: Any) -> dict[str, Any]:
     """Reference vs project (every weight, and the default) on rows of the 55k-pair set."""
     big = reference_scale_set()
-    rows = bench_rows(big, args.steps)
-    out = {
-        "reference": training_throughput(
-            tokenizer, rows, freeze=False, recipe="reference", steps=args.steps
-        )
-    }
-    for name in ("project", "frozen_word_embeddings"):
-        row = training_throughput(
-            tokenizer, rows, freeze=False, recipe="project", steps=args.steps, variant=name
-        )
-        row["speedup"] = round(row["samples_per_s"] / out["reference"]["samples_per_s"], 2)
-        out[name] = row
-    return out
+    ref, variants = interleaved(
+        tokenizer,
+        bench_rows(big, args.steps),
+        names=("project", "frozen_word_embeddings"),
+        steps=args.steps,
+        rounds=args.train_rounds,
+    )
+    return {"reference": ref, **variants}
 
 
 def allocator_path(args: argparse.Namespace, tokenizer: Any, train_df: Any, _: Any) -> dict:

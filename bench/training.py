@@ -4,6 +4,7 @@ project's fast paths, and cached features against recomputing a frozen encoder."
 from __future__ import annotations
 
 import dataclasses
+import statistics
 import tempfile
 import time
 from typing import Any
@@ -23,8 +24,12 @@ from ranker.model.train import training_arguments
 
 # Variants of the project recipe, each measured against it ("with and without"), on full
 # fine-tuning: what each candidate for cutting a step's fixed cost buys on this machine.
+# Every project variant computes the last layer for [CLS] only (train.cls_only_last_layer)
+# unless it says otherwise; the reference recipe never does.
 VARIANTS = {
     "project": {},
+    # The whole last layer, as the reference computes it: what cls_only_last_layer buys.
+    "full_last_layer": {"cls_only": False},
     # train.freeze_word_embeddings: no dense gradient, AdamW update or clipping of the
     # 11.7M-weight word-embedding matrix.
     "frozen_word_embeddings": {"freeze_word_embeddings": True},
@@ -97,7 +102,8 @@ def training_throughput(
 
     def build() -> Any:
         torch.manual_seed(0)
-        model = load_classifier(PACKAGED_MODEL_ID, 42)
+        cls_only = recipe != "reference" and spec.get("cls_only", True)
+        model = load_classifier(PACKAGED_MODEL_ID, 42, cls_only=cls_only)
         freeze_model(model, base=freeze, word_embeddings=spec.get("freeze_word_embeddings", False))
         collator = make_collator(tokenizer, encode)
         if recipe == "cached":
@@ -140,3 +146,64 @@ def training_throughput(
 
 def epoch_seconds(samples_per_s: float, rows: int) -> float:
     return round(rows / samples_per_s, 1)
+
+
+def interleaved(
+    tokenizer: Any,
+    rows: pd.DataFrame,
+    *,
+    names: tuple[str, ...],
+    steps: int,
+    rounds: int,
+    profile: tuple[str, ...] = (),
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The reference recipe and each project variant in turn, `rounds` times over: a burst
+    from this VM's neighbours then hits one round of every recipe, not all of one. Each
+    row is its median round; `speedup` is the median of the per-round ratios to the
+    reference, `speedup_by_round` all of them. `profile` names the variants profiled (in
+    the first round). A variant other than "project" that fails is reported, not raised."""
+    refs: list[dict[str, Any]] = []
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    errors: dict[str, str] = {}
+    for round_ in range(rounds):
+        refs.append(
+            training_throughput(tokenizer, rows, freeze=False, recipe="reference", steps=steps)
+        )
+        for name in names:
+            if name in errors:
+                continue
+            try:
+                runs[name].append(
+                    training_throughput(
+                        tokenizer,
+                        rows,
+                        freeze=False,
+                        recipe="project",
+                        steps=steps,
+                        variant=name,
+                        profile=round_ == 0 and name in profile,
+                    )
+                )
+            except Exception as exc:  # e.g. torch.compile without a working C++ toolchain
+                if name == "project":
+                    raise
+                errors[name] = str(exc).splitlines()[0]
+    variants: dict[str, Any] = {name: {"error": error} for name, error in errors.items()}
+    for name, measured in runs.items():
+        if name in errors:
+            continue
+        ratios = [
+            m["samples_per_s"] / r["samples_per_s"] for m, r in zip(measured, refs, strict=True)
+        ]
+        row = {**_median_round(measured), "profile": measured[0].get("profile")}
+        row["speedup"] = round(statistics.median(ratios), 2)
+        row["speedup_by_round"] = [round(x, 2) for x in ratios]
+        variants[name] = {k: v for k, v in row.items() if v is not None}
+    return _median_round(refs), variants
+
+
+def _median_round(measured: list[dict[str, Any]]) -> dict[str, Any]:
+    """The round with the median throughput (an odd count; the lower middle otherwise)."""
+    ordered = sorted(measured, key=lambda m: m["samples_per_s"])
+    middle = {k: v for k, v in ordered[(len(ordered) - 1) // 2].items() if k != "profile"}
+    return {**middle, "rounds": len(measured)}

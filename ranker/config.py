@@ -121,6 +121,9 @@ class TrainParams:
     # yet every step paid its dense gradient, AdamW update and clipping: ~9% of a step, for
     # no measurable quality change (README "Performance").
     freeze_word_embeddings: bool = True
+    # The last encoder layer computes [CLS], the one position the head reads, and nothing
+    # else: the same logits in exact arithmetic, 14% fewer FLOPs (ranker/model/cls_only.py).
+    cls_only_last_layer: bool = True
     # With freeze_base: run the frozen encoder once and train the head on cached features
     # (the encoder then runs without dropout); false recomputes it every step.
     cache_features: bool = True

@@ -86,3 +86,35 @@ def test_the_report_prints_every_recorded_section(capsys) -> None:
         printed = capsys.readouterr().out
         assert "instruction sets: " in printed
     assert "[avx2] torch runs AVX2" in printed and "step profile" in printed
+
+
+def test_interleaved_rounds_take_the_median_ratio(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Recipes alternate round by round; a noisy round moves one ratio, not the median."""
+    import bench.training as training
+
+    calls: list[str] = []
+    # pairs/s per round: round 1 is slowed for everything by a noisy neighbour.
+    speeds = {"reference": [10.0, 5.0, 10.0], "project": [60.0, 30.0, 70.0], "full": [40.0]}
+
+    def fake(tokenizer, rows, *, freeze, recipe, steps, variant="project", profile=False):
+        name = recipe if recipe == "reference" else variant
+        calls.append(name)
+        if name == "broken":
+            raise RuntimeError("no compiler\nmore")
+        rate = speeds[name][min(len(speeds[name]) - 1, calls.count(name) - 1)]
+        return {"samples_per_s": rate, "step_ms": 1000 * 16 / rate, "startup_s": 1.0} | (
+            {"profile": {"round": calls.count(name)}} if profile else {}
+        )
+
+    monkeypatch.setattr(training, "training_throughput", fake)
+    ref, variants = training.interleaved(
+        None, None, names=("project", "broken", "full"), steps=5, rounds=3, profile=("project",)
+    )
+    assert calls[:4] == ["reference", "project", "broken", "full"]
+    assert calls[4:] == ["reference", "project", "full"] * 2  # a failed variant is not retried
+    assert variants["broken"] == {"error": "no compiler"}
+    assert variants["project"]["speedup_by_round"] == [6.0, 6.0, 7.0]
+    assert variants["project"]["speedup"] == 6.0 and variants["project"]["samples_per_s"] == 60.0
+    assert variants["project"]["profile"] == {"round": 1}  # profiled in the first round only
+    assert variants["full"]["speedup_by_round"] == [4.0, 8.0, 4.0]
+    assert ref["samples_per_s"] == 10.0 and ref["rounds"] == 3

@@ -18,6 +18,7 @@ import torch
 
 from ranker.config import PACKAGED_MODEL_ID
 from ranker.errors import ModelError, ParamError
+from ranker.model.cls_only import cls_only_last_layer
 from ranker.serve.contract import LABELS
 
 log = logging.getLogger(__name__)
@@ -92,8 +93,9 @@ def load_tokenizer(name: str) -> Any:
         ) from None
 
 
-def load_classifier(name: str, seed: int) -> torch.nn.Module:
-    """A 2-label sequence classifier; a new head is initialised from `seed`."""
+def load_classifier(name: str, seed: int, *, cls_only: bool = False) -> torch.nn.Module:
+    """A 2-label sequence classifier; a new head is initialised from `seed`. `cls_only`:
+    its last layer computes [CLS] only (`cls_only_last_layer`), with the same weights."""
     from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
@@ -115,6 +117,8 @@ def load_classifier(name: str, seed: int) -> torch.nn.Module:
         raise ModelError(f"model.name: cannot load {name!r}: {exc}".split("\n")[0]) from None
     finally:
         hf_logging.set_verbosity(verbosity)
+    if cls_only:
+        cls_only_last_layer(model)
     return model
 
 

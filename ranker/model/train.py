@@ -164,7 +164,7 @@ def train_model(
     world = ddp.current_world()
     threads = set_threads(ddp.worker_threads(run.threads, world.local_size))
     precision = check_precision(params.precision)
-    model = load_classifier(model_name, run.seed)
+    model = load_classifier(model_name, run.seed, cls_only=params.cls_only_last_layer)
     trainable = freeze(
         model, base=params.freeze_base, word_embeddings=params.freeze_word_embeddings
     )

@@ -18,6 +18,7 @@ import torch
 
 from ranker.config import EncodeParams, ExportParams
 from ranker.files import atomic_path, sha256_file, write_json
+from ranker.model.cls_only import cls_only_while
 from ranker.onnx.gates import (
     check_contract,
     evaluate_variant,
@@ -92,7 +93,10 @@ def unpadded_feed_forward(wrapper: NamedInputs) -> Iterator[int]:
 def export_onnx(
     model: torch.nn.Module, tokenizer: Any, path: Path, *, opset: int, unpad: bool = True
 ) -> None:
-    """TorchScript export with both axes of every input and the batch axis of logits dynamic."""
+    """TorchScript export with both axes of every input and the batch axis of logits dynamic.
+
+    `unpad` leaves out work that cannot reach the logits: padded tokens in the feed-forward
+    blocks, and every position but [CLS] in the last layer (`ranker.model.cls_only`)."""
     # Eager attention traces to the plain MatMul/Softmax pattern that ONNX Runtime's BERT
     # optimizer fuses into its Attention kernel; SDPA's traced graph does not fuse.
     previous = model.config._attn_implementation
@@ -116,6 +120,7 @@ def export_onnx(
         torch.inference_mode(),
         warnings.catch_warnings(),
         unpadded_feed_forward(wrapper) as unpadded_layers,
+        cls_only_while(model, enabled=unpad) as cls_only,
     ):
         warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
         warnings.filterwarnings("ignore", message="Exporting aten::index operator")
@@ -132,7 +137,10 @@ def export_onnx(
         )
     model.set_attn_implementation(previous)
     log.info(
-        "exported %s: feed-forward on real tokens only in %d layers", path.name, unpadded_layers
+        "exported %s: feed-forward on real tokens only in %d layers, last layer [CLS] only: %s",
+        path.name,
+        unpadded_layers - cls_only,
+        cls_only,
     )
 
 
