@@ -55,7 +55,10 @@ def reranking(
         row["fp32_speedup_vs_torch"] = round(row["torch_eager"] / row["onnx_fp32"], 2)
         row["pairs_per_s"] = {k: round(batch / row[k] * 1000, 1) for k in runs}
         row["shape"] = list(arrays["input_ids"].shape)
-        row["of_gemm"] = inference_fractions(model, row["shape"], {k: row[k] for k in runs}, limits)
+        real = int(arrays["attention_mask"].sum())
+        row["of_gemm"] = inference_fractions(
+            model, row["shape"], real, {k: row[k] for k in runs}, limits
+        )
         out[f"batch{batch}_ms"] = row
     return out
 

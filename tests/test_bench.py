@@ -28,6 +28,24 @@ def test_encoder_flops_counts_dense_layers_and_attention() -> None:
     assert encoder_flops(model, batch=1, seq=3) == pytest.approx(3 * 256 + 2 * 2 * 3 * 3 * 4)
 
 
+def test_exported_flops_skip_padding_and_all_but_cls_in_the_last_layer() -> None:
+    from bench.flops import exported_flops
+
+    config = SimpleNamespace(hidden_size=4, num_hidden_layers=2, intermediate_size=8)
+    model = SimpleNamespace(config=config)
+    # Layer 1: Q, K, V, output on 3 positions (3 x 64), the FFN on 2 real tokens (2 x 64),
+    # attention 2 x 3 x 3 x 4; layer 2: K, V on 3 positions (3 x 32), Q, output and the FFN
+    # on [CLS] (32 + 64), attention 2 x 3 x 1 x 4. Two FLOPs per multiply-add.
+    expected = 2 * ((192 + 128 + 72) + (96 + 96 + 24))
+    assert exported_flops(model, batch=1, seq=3, real_tokens=2) == expected
+    # MiniLM-L6 without padding: the last layer's share of dense work is 10 of 72 parts.
+    mini = SimpleNamespace(
+        config=SimpleNamespace(hidden_size=384, num_hidden_layers=6, intermediate_size=1536)
+    )
+    ratio = exported_flops(mini, 32, 128, 32 * 128) / encoder_flops(mini, 32, 128)
+    assert ratio == pytest.approx(1 - 10 / 72, abs=0.01)
+
+
 def test_profile_buckets_follow_the_range_an_op_runs_in() -> None:
     from bench.profile import _bucket_of
 
