@@ -37,15 +37,18 @@ def outputs(repo: Path) -> dict[str, bytes]:
     return files
 
 
-def stage_pid(repo: Path) -> int | None:
+def stage_processes(repo: Path) -> list[int]:
+    """The train stage's processes in `repo`: the shell dvc may run it in, the stage, and
+    its workers."""
     found = subprocess.run(["pgrep", "-f", "stages.train --train"], capture_output=True, text=True)
+    pids = []
     for pid in found.stdout.split():
         try:
             if Path(f"/proc/{pid}/cwd").resolve() == repo.resolve():
-                return int(pid)
+                pids.append(int(pid))
         except OSError:
             continue
-    return None
+    return pids
 
 
 def repro_killed_after_first_checkpoint(repo: Path) -> None:
@@ -65,14 +68,14 @@ def repro_killed_after_first_checkpoint(repo: Path) -> None:
             assert proc.poll() is None and time.monotonic() < deadline, "no checkpoint appeared"
             time.sleep(0.05)
         assert list(ckpts.glob("checkpoint-*/complete.json"))
-        pid = stage_pid(repo)
-        assert pid is not None
-        os.kill(pid, signal.SIGKILL)
+        stage = int(paused.read_text(encoding="utf-8"))
+        assert stage in stage_processes(repo)
+        os.kill(stage, signal.SIGKILL)
         assert proc.wait(timeout=120) != 0
         # No worker outlives the stage process (orphans would go on writing checkpoints).
         deadline = time.monotonic() + 30
-        while stage_pid(repo) is not None:
-            assert time.monotonic() < deadline, "a worker outlived the killed stage"
+        while left := stage_processes(repo):
+            assert time.monotonic() < deadline, f"processes outlived the killed stage: {left}"
             time.sleep(0.1)
     finally:
         proc.kill()
