@@ -1,6 +1,6 @@
 """Measurements in a child process: settings read once at process start (torch's ISA caps,
-a preloaded malloc) then apply to everything the child measures. The child is
-`python -m bench.run --child KIND`; its results come back as JSON."""
+a preloaded malloc, AMX denied) then apply to everything the child measures. The child is
+`python -m bench.run --child KIND` (`bench.amx` for no_amx); its results come back as JSON."""
 
 from __future__ import annotations
 
@@ -28,12 +28,14 @@ ALLOCATORS = {"jemalloc": "libjemalloc.so.2", "tcmalloc": "libtcmalloc_minimal.s
 LIB_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/lib")
 
 
-def run_child(args: argparse.Namespace, kind: str, env: dict[str, str]) -> dict[str, Any]:
+def run_child(
+    args: argparse.Namespace, kind: str, env: dict[str, str], module: str = "bench.run"
+) -> dict[str, Any]:
     """This script in a child process: settings read at process start (ISA caps, a
     preloaded allocator) apply to everything it measures."""
     with tempfile.TemporaryDirectory(prefix=f"bench-{kind}-") as tmp:
         out = Path(tmp) / "child.json"
-        cmd = [sys.executable, "-m", "bench.run", "--child", kind, "--out", str(out)]
+        cmd = [sys.executable, "-m", module, "--child", kind, "--out", str(out)]
         cmd += ["--steps", str(args.steps), "--repeats", str(args.repeats)]
         cmd += ["--rounds", str(args.rounds), "--train-rounds", str(args.train_rounds)]
         cmd += ["--quick"] if args.quick else []
@@ -53,6 +55,15 @@ def avx2_child(args: argparse.Namespace) -> dict[str, Any]:
     if "skipped" not in result:
         result["onnxruntime_isa"] = "native: ONNX Runtime has no ISA cap (MLAS reads CPUID)"
     return result
+
+
+def no_amx_child(args: argparse.Namespace) -> dict[str, Any]:
+    """Reranking in a child that cannot get AMX (`bench.amx`): ONNX Runtime's int8 then runs
+    the AVX-512 VNNI kernels of the VNNI CPUs without AMX that most users have."""
+    flags = cpu_description()["isa_flags"]
+    if "amx_tile" not in flags or "avx512_vnni" not in flags:
+        return {"skipped": "this CPU has no AMX: its native path is its int8 path"}
+    return run_child(args, "no_amx", {}, module="bench.amx")
 
 
 def allocator_children(args: argparse.Namespace) -> dict[str, Any]:

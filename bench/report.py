@@ -25,7 +25,22 @@ def print_path(name: str, p: dict[str, Any]) -> None:
         f"torch fp32 {lim['torch_fp32']['gflops']} GFLOP/s, ORT fp32 {lim['ort_fp32']['gflops']}"
         f", ORT int8 {lim['ort_int8']['gops']} GOP/s"
         + (f" ({p['onnxruntime_isa']})" if "onnxruntime_isa" in p else "")
+        + (f"; AMX {p['amx']}" if "amx" in p else "")
     )
+    if "reference" in p:
+        print_training(name, p)
+    for batch, row in p["reranking"].items():
+        frac = ", ".join(
+            f"{k} {v['rate']} ({v['fraction_of_gemm']:.0%})" for k, v in row["of_gemm"].items()
+        )
+        print(
+            f"[{name}] rerank {batch} {row['shape']}: int8 {row['int8_speedup_vs_torch']}x torch "
+            f"(rounds {row['int8_speedup_by_round']}; target >= 2x on AVX2, >= 3x with VNNI); "
+            f"(G)OP/s and share of the path's GEMM (target int8 >= 80%): {frac}"
+        )
+
+
+def print_training(name: str, p: dict[str, Any]) -> None:
     ref = p["reference"]
     print(f"[{name}] train reference: {ref['samples_per_s']} pairs/s ({ref['step_ms']} ms/step)")
     for variant, row in p["variants"].items():
@@ -60,15 +75,6 @@ def print_path(name: str, p: dict[str, Any]) -> None:
         print(
             f"[{name}] torch.compile, scoring batch 32: {c['eager_ms']} -> {c['compiled_ms']} ms "
             f"({c['speedup']}x) after {c['compile_s']} s compiling; max |diff| {c['max_abs_diff']:.1e}"
-        )
-    for batch, row in p["reranking"].items():
-        frac = ", ".join(
-            f"{k} {v['rate']} ({v['fraction_of_gemm']:.0%})" for k, v in row["of_gemm"].items()
-        )
-        print(
-            f"[{name}] rerank {batch} {row['shape']}: int8 {row['int8_speedup_vs_torch']}x torch "
-            f"(target >= 2x on AVX2, >= 3x with VNNI); (G)OP/s and share of the path's GEMM "
-            f"(target int8 >= 80%): {frac}"
         )
 
 

@@ -10,9 +10,12 @@ from typing import Any
 import pandas as pd
 import torch
 
-from bench.common import latency_ms
+from bench.amx import amx_state
+from bench.common import cpu_description, latency_ms
 from bench.flops import inference_fractions
-from ranker.config import PACKAGED_MODEL_ID
+from bench.limits import limits
+from ranker.config import PACKAGED_MODEL_ID, EncodeParams
+from ranker.model.encode import encode_frame
 from ranker.model.modeling import load_classifier
 from ranker.onnx.export import export_onnx
 from ranker.onnx.gates import batch_arrays, ort_logits, ort_session, torch_logits
@@ -61,6 +64,17 @@ def reranking(
         )
         out[f"batch{batch}_ms"] = row
     return out
+
+
+def int8_path(args: Any, tokenizer: Any, _: Any, valid_df: pd.DataFrame) -> dict[str, Any]:
+    """Reranking at batch 32 against this process's own GEMM limits: in the no_amx child,
+    ONNX Runtime's int8 on AVX-512 VNNI. Training is not measured there: fp32 never uses AMX."""
+    bounds = limits()
+    frame = encode_frame(valid_df, tokenizer, EncodeParams()).to_pandas()
+    rows = reranking(
+        tokenizer, frame, repeats=args.repeats, rounds=args.rounds, limits=bounds, batches=(32,)
+    )
+    return {"machine": cpu_description(), "limits": bounds, "reranking": rows, "amx": amx_state()}
 
 
 def compiled_inference(tokenizer: Any, frame: pd.DataFrame, repeats: int) -> dict[str, Any]:

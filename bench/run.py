@@ -23,14 +23,15 @@ from typing import Any
 
 import torch
 
-from bench.children import allocator_children, avx2_child
+from bench.amx import amx_state
+from bench.children import allocator_children, avx2_child, no_amx_child
 from bench.common import ROOT, cpu_description, reference_scale_set, title_lengths
 from bench.flops import spec_peak, training_fraction
 from bench.limits import limits
 from bench.pipeline import peak_memory_full_scale, repro_noop_seconds
 from bench.quality import int8_quality
 from bench.report import print_machine, print_summary
-from bench.reranking import compiled_inference, reranking
+from bench.reranking import compiled_inference, int8_path, reranking
 from bench.scale import batch_rerank_throughput, ddp_throughput, stage_memory
 from bench.training import (
     VARIANTS,
@@ -67,7 +68,7 @@ def main() -> None:
     parser.add_argument(
         "--quick", action="store_true", help="headline ratios only, fewer steps (a few minutes)"
     )
-    parser.add_argument("--child", choices=["avx2", "allocator"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["avx2", "allocator", "no_amx"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
         args.steps, args.repeats, args.rounds, args.only = 12, 5, 2, ["paths"]
@@ -81,7 +82,7 @@ def main() -> None:
     parts = split_pairs(sample, SplitParams())
     train_df, valid_df = parts["train"], parts["valid"]
     if args.child:
-        child = isa_path if args.child == "avx2" else allocator_path
+        child = {"avx2": isa_path, "allocator": allocator_path, "no_amx": int8_path}[args.child]
         out.write_text(json.dumps(child(args, tokenizer, train_df, valid_df), indent=2) + "\n")
         return
     big = reference_scale_set()
@@ -106,6 +107,7 @@ def main() -> None:
     if "paths" in args.only:
         results["paths"] = {
             "native": isa_path(args, tokenizer, train_df, valid_df),
+            "no_amx": no_amx_child(args),
             "avx2": avx2_child(args),
         }
         if not args.quick:
@@ -187,6 +189,7 @@ def isa_path(args: argparse.Namespace, tokenizer: Any, train_df: Any, valid_df: 
             limits=bounds,
             batches=(32,),
         ),
+        "amx": amx_state(),  # granted: a library here asked for AMX and got it
     }
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import platform
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -94,8 +98,6 @@ def test_step_profile_accounts_for_the_step(tiny_model_dir) -> None:
 
 def test_the_report_prints_every_recorded_section(capsys) -> None:
     """The committed results print: a renamed key in run.py breaks this, not a user's bench."""
-    import json
-
     from bench.common import ROOT
     from bench.report import print_summary
 
@@ -104,6 +106,7 @@ def test_the_report_prints_every_recorded_section(capsys) -> None:
         printed = capsys.readouterr().out
         assert "instruction sets: " in printed
     assert "[avx2] torch runs AVX2" in printed and "step profile" in printed
+    assert "[no_amx] " in printed and "AMX not granted" in printed
 
 
 def test_interleaved_rounds_take_the_median_ratio(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -136,3 +139,26 @@ def test_interleaved_rounds_take_the_median_ratio(monkeypatch: pytest.MonkeyPatc
     assert variants["project"]["profile"] == {"round": 1}  # profiled in the first round only
     assert variants["full"]["speedup_by_round"] == [4.0, 8.0, 4.0]
     assert ref["samples_per_s"] == 10.0 and ref["rounds"] == 3
+
+
+@pytest.mark.skipif(
+    not (sys.platform.startswith("linux") and platform.machine() == "x86_64"),
+    reason="AMX permission exists only on x86-64 Linux",
+)
+def test_a_process_with_amx_denied_cannot_get_it() -> None:
+    """The no_amx child's premise: after deny_amx() the request ONNX Runtime's MLAS makes
+    before its AMX kernels fails with the filter's EPERM (so it runs its VNNI kernels), on a
+    CPU with AMX or without, and other calls, arch_prctl's own included, still work."""
+    from bench.common import ROOT
+
+    code = (
+        "import errno, json, os; from bench.amx import amx_state, deny_amx, request_amx; "
+        "deny_amx(); "
+        "print(json.dumps([errno.errorcode[request_amx()], amx_state(), os.getpid() > 0]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    request, state, other_calls = json.loads(done.stdout)
+    assert request == "EPERM" and other_calls
+    assert state in ("not granted", "unknown")  # unknown: a kernel before 5.16
