@@ -29,7 +29,7 @@ BPF_LD_W_ABS, BPF_JEQ_K, BPF_RET_K = 0x20, 0x15, 0x06
 
 
 def _x86_64_linux() -> bool:
-    return sys.platform.startswith("linux") and platform.machine() in ("x86_64", "AMD64")
+    return sys.platform.startswith("linux") and platform.machine() == "x86_64"
 
 
 def _libc() -> ctypes.CDLL:

@@ -1,9 +1,9 @@
 """Put on PYTHONPATH by the crash tests, so every Python they start (dvc, the stage, its
 workers) loads it. With RANKER_TEST_PAUSE_FILE set, every worker pauses once the first
 checkpoint is recorded complete, and the one that recorded it writes the stage process's
-PID to that file: the test's
-`kill -9` then lands mid-training on any machine. Polling for the checkpoint instead was a
-race that a fast machine lost (the tiny model finished its remaining epochs first).
+PID to that file: the test's `kill -9` then lands mid-training on any machine. Polling for
+the checkpoint instead was a race that a fast machine lost (the tiny model finished its
+remaining epochs first).
 """
 
 from __future__ import annotations
