@@ -6,10 +6,11 @@ pipeline.py, trec_memory.py, scale.py; children.py runs some in child processes,
 prints them. `--only scale` (etc.) runs some of them; `--quick`
 (`make bench-quick`) only the headline ratios, in a few minutes, into results-quick.json.
 
-Section `paths` runs on both instruction-set paths of this CPU: its native one, and AVX2
-(in a child process with torch's caps set: oneDNN, MKL and ATen's own kernels), the path of
-most users' CPUs. ONNX Runtime has no such cap (MLAS picks kernels from CPUID), so its
-numbers in the AVX2 child are still this CPU's native path, and are labelled so.
+Section `paths` runs on the instruction-set paths of this CPU: its native one, AVX2 (in a
+child process with torch's caps set: oneDNN, MKL and ATen's own kernels), the path of most
+users' CPUs, and on an AMX CPU ONNX Runtime's int8 on AVX-512 VNNI (a child refused AMX,
+bench/amx.py). ONNX Runtime has no ISA cap (MLAS picks kernels from CPUID), so its numbers
+in the AVX2 child are still this CPU's native path, and are labelled so.
 """
 
 from __future__ import annotations
