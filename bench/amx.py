@@ -17,6 +17,7 @@ import errno
 import platform
 import struct
 import sys
+from typing import Any
 
 ARCH_GET_XCOMP_PERM = 0x1022
 ARCH_REQ_XCOMP_PERM = 0x1023
@@ -75,16 +76,18 @@ def deny_amx() -> None:
             raise OSError(err, f"prctl({call[0]}) failed: {errno.errorcode.get(err, err)}")
 
 
+def _arch_prctl(code: int, arg: Any) -> int:
+    """arch_prctl(code, arg) as the libraries call it: 0, or the errno it failed with."""
+    rc = _libc().syscall(ctypes.c_long(SYS_ARCH_PRCTL), ctypes.c_ulong(code), arg)
+    return 0 if rc == 0 else ctypes.get_errno()
+
+
 def request_amx() -> int:
     """Ask for AMX as MLAS and oneDNN do: 0 when granted, else the errno (EPERM: denied by
     deny_amx; EINVAL: a CPU or kernel without AMX)."""
     if not _x86_64_linux():
         return errno.ENOSYS
-    libc = _libc()
-    rc = libc.syscall(
-        ctypes.c_long(SYS_ARCH_PRCTL), ctypes.c_ulong(ARCH_REQ_XCOMP_PERM), ctypes.c_ulong(18)
-    )
-    return 0 if rc == 0 else ctypes.get_errno()
+    return _arch_prctl(ARCH_REQ_XCOMP_PERM, ctypes.c_ulong(18))
 
 
 def amx_state() -> str:
@@ -93,10 +96,7 @@ def amx_state() -> str:
     if not _x86_64_linux():
         return "unknown"
     mask = ctypes.c_uint64(0)
-    rc = _libc().syscall(
-        ctypes.c_long(SYS_ARCH_PRCTL), ctypes.c_ulong(ARCH_GET_XCOMP_PERM), ctypes.byref(mask)
-    )
-    if rc != 0:
+    if _arch_prctl(ARCH_GET_XCOMP_PERM, ctypes.byref(mask)) != 0:
         return "unknown"
     return "granted" if mask.value & XFEATURE_MASK_XTILE == XFEATURE_MASK_XTILE else "not granted"
 
