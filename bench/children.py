@@ -1,6 +1,7 @@
 """Measurements in a child process: settings read once at process start (torch's ISA caps,
-a preloaded malloc, AMX denied) then apply to everything the child measures. The child is
-`python -m bench.run --child KIND` (`bench.amx` for no_amx); its results come back as JSON."""
+a preloaded malloc, AMX denied, CPUID masked) then apply to everything the child measures.
+The child is `python -m bench.run --child KIND` (`bench.amx` for no_amx, `bench.cpuid` for
+avx2 where CPUID can be masked); its results come back as JSON."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from bench import cpuid
 from bench.common import ROOT, cpu_description
 
 log = logging.getLogger("bench")
@@ -48,12 +50,20 @@ def run_child(
 
 
 def avx2_child(args: argparse.Namespace) -> dict[str, Any]:
-    """isa_path() in a child whose torch is capped at AVX2."""
+    """isa_path() in a child whose torch is capped at AVX2 and, where the CPU can fault on
+    CPUID, whose CPUID reports an AVX2-only CPU (`bench.cpuid`): ONNX Runtime then runs its
+    AVX2 kernels too. Without CPUID faulting ONNX Runtime stays on this CPU's own path."""
     if "avx2" not in cpu_description()["isa_flags"]:
         return {"skipped": "this CPU has no AVX2"}
-    result = run_child(args, "avx2", AVX2_ENV)
+    if reason := cpuid.unavailable():
+        log.warning("ONNX Runtime stays on this CPU's path in the avx2 child: %s", reason)
+        result = run_child(args, "avx2", AVX2_ENV)
+        ort = f"native: ONNX Runtime has no ISA cap and CPUID cannot be masked ({reason})"
+    else:
+        result = run_child(args, "avx2", AVX2_ENV, module="bench.cpuid")
+        ort = "AVX2: CPUID masked (bench/cpuid.py)"
     if "skipped" not in result:
-        result["onnxruntime_isa"] = "native: ONNX Runtime has no ISA cap (MLAS reads CPUID)"
+        result["onnxruntime_isa"] = ort
     return result
 
 

@@ -56,10 +56,13 @@ ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "am
 
 def cpu_description() -> dict[str, Any]:
     """The CPU every number was measured on: model, the instruction sets that decide which
-    kernels run (from /proc/cpuinfo), the path torch actually uses, and any cap set on it."""
+    kernels run (from /proc/cpuinfo), the path torch actually uses, and any cap or CPUID mask
+    set on it."""
     import os
 
     import torch
+
+    from bench.cpuid import mask_state
 
     info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
     flags = next(
@@ -81,4 +84,5 @@ def cpu_description() -> dict[str, Any]:
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "ONEDNN_MAX_CPU_ISA": os.environ.get("ONEDNN_MAX_CPU_ISA"),
         "MKL_ENABLE_INSTRUCTIONS": os.environ.get("MKL_ENABLE_INSTRUCTIONS"),
+        "cpuid_mask": mask_state(),  # what CPUID tells every library here (bench/cpuid.py)
     }

@@ -95,9 +95,9 @@ def ort_int8_gemm(n: int = GEMM_N, repeats: int = REPEATS) -> dict[str, Any]:
     }
 
 
-def limits() -> dict[str, Any]:
+def limits(repeats: int = REPEATS) -> dict[str, Any]:
     return {
-        "torch_fp32": torch_fp32_gemm(),
-        "ort_fp32": ort_fp32_gemm(),
-        "ort_int8": ort_int8_gemm(),
+        "torch_fp32": torch_fp32_gemm(repeats=repeats),
+        "ort_fp32": ort_fp32_gemm(repeats=repeats),
+        "ort_int8": ort_int8_gemm(repeats=repeats),
     }

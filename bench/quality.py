@@ -1,13 +1,22 @@
-"""int8 against fp32 on the pipeline's own trained model."""
+"""int8 against fp32 on the pipeline's trained model, and int8 across instruction-set paths."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from bench.common import ROOT
+from ranker.config import load_params
 from ranker.onnx.gates import evaluate_variant, ort_session, score_frame
+from ranker.onnx.quantize import quantize_int8
 
 
 def int8_quality() -> dict[str, Any]:
@@ -36,3 +45,75 @@ def int8_quality() -> dict[str, Any]:
     spearman = fp32_scores.corr(int8_scores, method="spearman")
     out["test"]["score_spearman"] = round(float(spearman), 4)
     return out
+
+
+# The int8 files every instruction-set path scores (set by the parent, read by children).
+INT8_DIR_ENV = "BENCH_INT8_DIR"
+INT8_VARIANTS = ("exported", "reduce_range")
+
+
+def prepare_int8_files() -> Path | None:
+    """The pipeline's int8 model as exported, and its fp32 model quantized with 7-bit
+    weights (`export.reduce_range`), in one folder that every path, child processes
+    included, scores: the same bytes on every CPU. None before `make run`."""
+    onnx_dir = ROOT / "models" / "onnx"
+    if not (onnx_dir / "model.int8.onnx").is_file():
+        return None
+    params = load_params(ROOT / "params.yaml").export
+    config = json.loads((ROOT / "models" / "model" / "config.json").read_text())
+    out = Path(tempfile.mkdtemp(prefix="bench-int8-"))
+    shutil.copyfile(onnx_dir / "model.int8.onnx", out / "exported.onnx")
+    quantize_int8(
+        onnx_dir / "model.onnx",
+        out / "reduce_range.onnx",
+        SimpleNamespace(**config),
+        params.per_channel,
+        reduce_range=True,
+    )
+    os.environ[INT8_DIR_ENV] = str(out)
+    return out
+
+
+def int8_path_scores() -> dict[str, Any]:
+    """This process's scores of the prepared int8 files on all 50 sample queries, and the
+    quality they give on the test split and on all queries."""
+    folder = os.environ.get(INT8_DIR_ENV)
+    if not folder:
+        return {}
+    encoded = ROOT / "data" / "encoded"
+    test = pd.read_parquet(encoded / "test.parquet")
+    every = pd.concat(
+        [pd.read_parquet(encoded / f"{s}.parquet") for s in ("train", "valid", "test")],
+        ignore_index=True,
+    )
+    out: dict[str, Any] = {}
+    for variant in INT8_VARIANTS:
+        session = ort_session(Path(folder) / f"{variant}.onnx")
+        out[variant] = {
+            "scores": [float(s) for s in score_frame(session, every, 0)],
+            "ndcg@10_test": round(evaluate_variant(session, test, 0, 10)["ndcg@10"], 4),
+        }
+    return out
+
+
+def attach_int8_agreement(paths: dict[str, Any]) -> None:
+    """Each path's int8 scores against the native path's, pair by pair (then the raw scores
+    are dropped): where int8 kernels differ (AVX2 saturates, VNNI does not), so do scores."""
+    native = paths["native"].get("int8_scores", {})
+    for p in paths.values():
+        if "skipped" in p or not native:
+            p.pop("int8_scores", None)
+            continue
+        if not (rows := p.pop("int8_scores", None)):
+            continue
+        p["int8_agreement"] = {}
+        for variant, row in rows.items():
+            gap = np.abs(np.array(row["scores"]) - np.array(native[variant]["scores"]))
+            p["int8_agreement"][variant] = {
+                "pairs": len(gap),
+                "max_abs_diff": round(float(gap.max()), 4),
+                "median_abs_diff": round(float(np.median(gap)), 4),
+                "p99_abs_diff": round(float(np.quantile(gap, 0.99)), 4),
+                "pairs_over_0.1": int((gap > 0.1).sum()),
+                "ndcg@10_test": row["ndcg@10_test"],
+            }

@@ -26,18 +26,33 @@ def print_path(name: str, p: dict[str, Any]) -> None:
         f", ORT int8 {lim['ort_int8']['gops']} GOP/s"
         + (f" ({p['onnxruntime_isa']})" if "onnxruntime_isa" in p else "")
         + (f"; AMX {p['amx']}" if "amx" in p else "")
+        + (f"; CPUID {mask}" if (mask := p["machine"].get("cpuid_mask")) else "")
     )
     if "reference" in p:
         print_training(name, p)
+    for variant, a in p.get("int8_agreement", {}).items():
+        print(
+            f"[{name}] int8 {variant}: test nDCG@10 {a['ndcg@10_test']}; scores vs the native "
+            f"path: max |diff| {a['max_abs_diff']}, median {a['median_abs_diff']}, p99 "
+            f"{a['p99_abs_diff']}, {a['pairs_over_0.1']} of {a['pairs']} pairs over 0.1"
+        )
     for batch, row in p["reranking"].items():
         frac = ", ".join(
-            f"{k} {v['rate']} ({v['fraction_of_gemm']:.0%})" for k, v in row["of_gemm"].items()
+            f"{k} {v['rate']} ({v['fraction_of_gemm']:.0%}"
+            + (f", rounds {v['fraction_by_round']})" if "fraction_by_round" in v else ")")
+            for k, v in row["of_gemm"].items()
         )
         print(
             f"[{name}] rerank {batch} {row['shape']}: int8 {row['int8_speedup_vs_torch']}x torch "
             f"(rounds {row['int8_speedup_by_round']}; target >= 2x on AVX2, >= 3x with VNNI); "
             f"(G)OP/s and share of the path's GEMM (target int8 >= 80%): {frac}"
         )
+        if prof := row.get("int8_profile"):
+            ops = ", ".join(f"{k} {v:.0%}" for k, v in prof["share"].items())
+            print(
+                f"[{name}] int8 {batch} profile ({prof['kernel_ms_per_call']} ms of kernels): "
+                f"int8 products {prof['int8_products_share']:.0%} of it; {ops}"
+            )
 
 
 def print_training(name: str, p: dict[str, Any]) -> None:

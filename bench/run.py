@@ -19,6 +19,7 @@ import argparse
 import json
 import logging
 import platform
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from bench.common import ROOT, cpu_description, reference_scale_set, title_lengt
 from bench.flops import spec_peak, training_fraction
 from bench.limits import limits
 from bench.pipeline import peak_memory_full_scale, repro_noop_seconds
-from bench.quality import int8_quality
+from bench.quality import attach_int8_agreement, int8_path_scores, int8_quality, prepare_int8_files
 from bench.report import print_machine, print_summary
 from bench.reranking import compiled_inference, int8_path, reranking
 from bench.scale import batch_rerank_throughput, ddp_throughput, stage_memory
@@ -106,11 +107,15 @@ def main() -> None:
     }
     print_machine(results["machine"])
     if "paths" in args.only:
+        int8_dir = prepare_int8_files()  # the same int8 files, scored on every path
         results["paths"] = {
             "native": isa_path(args, tokenizer, train_df, valid_df),
             "no_amx": no_amx_child(args),
             "avx2": avx2_child(args),
         }
+        attach_int8_agreement(results["paths"])
+        if int8_dir:
+            shutil.rmtree(int8_dir)
         if not args.quick:
             results["allocators"] = allocator_children(args)
     if "training" in args.only:
@@ -118,7 +123,7 @@ def main() -> None:
     if "reranking" in args.only:
         valid_frame = encode_frame(valid_df, tokenizer, EncodeParams()).to_pandas()
         results["reranking"] = reranking(
-            tokenizer, valid_frame, repeats=args.repeats, rounds=args.rounds, limits=limits()
+            tokenizer, valid_frame, repeats=args.repeats, rounds=args.rounds
         )
         results["int8_quality"] = int8_quality()
     if "pipeline" in args.only:
@@ -187,10 +192,10 @@ def isa_path(args: argparse.Namespace, tokenizer: Any, train_df: Any, valid_df: 
             valid_frame,
             repeats=args.repeats,
             rounds=args.rounds,
-            limits=bounds,
             batches=(32,),
         ),
         "amx": amx_state(),  # granted: a library here asked for AMX and got it
+        "int8_scores": int8_path_scores(),
     }
 
 

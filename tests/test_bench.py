@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
+import signal
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -162,3 +163,105 @@ def test_a_process_with_amx_denied_cannot_get_it() -> None:
     request, state, other_calls = json.loads(done.stdout)
     assert request == "EPERM" and other_calls
     assert state in ("not granted", "unknown")  # unknown: a kernel before 5.16
+
+
+def _masked_run(code: str) -> subprocess.CompletedProcess:
+    from bench.common import ROOT
+
+    prelude = "from bench import cpuid; cpuid.mask_to_avx2(); "
+    return subprocess.run(
+        [sys.executable, "-c", prelude + code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,  # a handler that answered its own fault forever would hang here
+    )
+
+
+def _no_cpuid_mask() -> str | None:
+    from bench.cpuid import unavailable
+
+    return unavailable()
+
+
+@pytest.mark.skipif(bool(_no_cpuid_mask()), reason=_no_cpuid_mask() or "")
+def test_a_process_with_cpuid_masked_sees_an_avx2_only_cpu() -> None:
+    """The avx2 child's premise: after mask_to_avx2() the libraries that pick kernels from
+    CPUID see AVX2 and nothing above it, whatever this CPU has, and the mask answered them."""
+    code = (
+        "import json, torch; from numpy._core._multiarray_umath import __cpu_features__ as f; "
+        "print(json.dumps([f['AVX2'], f['FMA3'], f['AVX512F'], f['AVX512_SKX'], "
+        "torch.backends.cpu.get_cpu_capability(), cpuid.mask_state()]))"
+    )
+    done = _masked_run(code)
+    assert done.returncode == 0, done.stderr
+    avx2, fma, avx512f, skx, torch_isa, state = json.loads(done.stdout)
+    assert (avx2, fma, avx512f, skx, torch_isa) == (True, True, False, False, "AVX2")
+    answered = int(state.split("(")[1].split()[0])
+    assert state.startswith("avx2 (") and answered > 0
+
+
+@pytest.mark.skipif(bool(_no_cpuid_mask()), reason=_no_cpuid_mask() or "")
+def test_a_real_crash_in_a_masked_process_still_crashes() -> None:
+    """The handler answers CPUID only: any other SIGSEGV reaches the default action, so a
+    crashing child dies (and the bench reports it) instead of looping in the handler."""
+    done = _masked_run("import ctypes; ctypes.string_at(0)")
+    assert done.returncode == -signal.SIGSEGV
+
+
+def test_the_avx2_only_mask_clears_what_an_avx2_cpu_lacks() -> None:
+    """Every 512-bit, VNNI and AMX feature bit MLAS, oneDNN or cpuinfo test is cleared; AVX2,
+    FMA and the rest of leaf 7 (BMI2, VAES, ...) stay as the CPU has them."""
+    from bench.cpuid import AVX2_ONLY
+
+    cleared = {name: (key, bit) for key, bits in AVX2_ONLY.items() for name, bit in bits.items()}
+    assert cleared["avx512f"] == ((7, 0, "ebx"), 16)
+    assert cleared["avx512_vnni"] == ((7, 0, "ecx"), 11)
+    assert cleared["avx_vnni"] == ((7, 1, "eax"), 4)
+    assert cleared["amx_int8"] == ((7, 0, "edx"), 25)
+    kept = {(7, 0, "ebx"): (5, 8, 3), (7, 0, "ecx"): (9, 10)}  # avx2 bmi2 bmi1; vaes vpclmul
+    for key, bits in kept.items():
+        assert not set(bits) & set(AVX2_ONLY[key].values())
+    for bits in AVX2_ONLY.values():
+        assert len(set(bits.values())) == len(bits) and all(0 <= b < 32 for b in bits.values())
+
+
+def test_fractions_of_the_limit_are_taken_round_by_round() -> None:
+    """A round where the VM slowed both the model and its GEMM gives the same fraction as a
+    fast one: each latency is judged against the limit measured in its own round."""
+    from bench.flops import exported_flops
+    from bench.reranking import per_round_fractions
+
+    model = SimpleNamespace(
+        config=SimpleNamespace(hidden_size=8, num_hidden_layers=2, intermediate_size=32)
+    )
+    work = exported_flops(model, 2, 4, 6)
+    fast = {"torch_fp32": {"gflops": 1.0}, "ort_fp32": {"gflops": 1.0}, "ort_int8": {"gops": 2.0}}
+    slow = {k: {u: w / 2 for u, w in v.items()} for k, v in fast.items()}
+    ms_at = lambda rate: work / (rate * 1e9) * 1000  # noqa: E731  the latency at a rate
+    runs = {"onnx_int8": [ms_at(1.6), ms_at(0.8), ms_at(1.6)]}
+    out = per_round_fractions(model, [2, 4], 6, runs, [fast, slow, fast])
+    assert out["onnx_int8"]["fraction_by_round"] == [0.8, 0.8, 0.8]
+    assert out["onnx_int8"]["fraction_of_gemm"] == 0.8 and out["onnx_int8"]["rate"] == 1.6
+
+
+def test_int8_agreement_compares_each_path_with_the_native_one() -> None:
+    """Pair by pair against the native path's scores of the same file; the raw scores are
+    not kept in the results, and a skipped path stays skipped."""
+    from bench.quality import attach_int8_agreement
+
+    def scores(values: list[float]) -> dict:
+        return {"exported": {"scores": values, "ndcg@10_test": 0.5}}
+
+    paths = {
+        "native": {"int8_scores": scores([1.0, 2.0, 3.0, 4.0])},
+        "avx2": {"int8_scores": scores([1.0, 2.05, 3.0, 1.0])},
+        "no_amx": {"skipped": "this CPU has no AMX"},
+    }
+    attach_int8_agreement(paths)
+    avx2 = paths["avx2"]["int8_agreement"]["exported"]
+    assert avx2["max_abs_diff"] == 3.0 and avx2["median_abs_diff"] == 0.025
+    assert avx2["pairs_over_0.1"] == 1 and avx2["pairs"] == 4
+    assert paths["native"]["int8_agreement"]["exported"]["max_abs_diff"] == 0.0
+    assert paths["no_amx"] == {"skipped": "this CPU has no AMX"}
+    assert all("int8_scores" not in p for p in paths.values())

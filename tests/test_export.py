@@ -285,3 +285,100 @@ def test_unpadded_feed_forward_keeps_logits(
         np.testing.assert_allclose(
             ort_logits(ort_session(path), arrays), torch_logits(model, arrays), atol=1e-5
         )
+
+
+def _int8_weights(path: Path) -> list[np.ndarray]:
+    model = onnx.load(str(path))
+    return [
+        onnx.numpy_helper.to_array(t)
+        for t in model.graph.initializer
+        if t.data_type == onnx.TensorProto.INT8 and t.dims and np.prod(t.dims) > 1
+    ]
+
+
+@pytest.mark.parametrize("reduce_range", [True, False])
+def test_int8_weights_cannot_saturate_avx2s_product(
+    tiny, exported: Path, tmp_path: Path, reduce_range: bool
+) -> None:
+    """AVX2's int8 product adds two uint8 x int8 products in a saturating int16: with every
+    weight within [-64, 64] the sum is at most 2 x 255 x 64 = 32640 < 32767. Full-range
+    weights (reduce_range off) exceed it, so this test can tell the two apart."""
+    int8 = tmp_path / "model.int8.onnx"
+    quantize_int8(exported, int8, tiny[0].config, reduce_range=reduce_range)
+    weights = _int8_weights(int8)
+    assert len(weights) >= 4  # the Q/K/V, attention output and feed-forward products
+    largest = max(int(np.abs(w.astype(np.int32)).max()) for w in weights)
+    assert (largest <= 64) if reduce_range else (largest > 64), largest
+
+
+def _cpuid_mask_unavailable() -> str | None:
+    from bench.cpuid import unavailable
+
+    return unavailable()
+
+
+def _saturating_matmul(path: Path) -> np.ndarray:
+    """A one-MatMul model and an input where AVX2's int16 pair sums overflow at full range:
+    inputs in [0, 1] quantize to uint8 up to 255, and a column of equal positive weights to
+    int8 127 (per channel), so two adjacent products sum to 2 x 255 x 127 = 64770."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    weights = rng.uniform(-1, 1, (64, 16)).astype(np.float32)
+    weights[:, 0] = 1.0
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "saturating",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 16])],
+        initializer=[numpy_helper.from_array(weights, "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, path)
+    x = rng.uniform(0, 1, (8, 64)).astype(np.float32)
+    x[:, :8] = 1.0
+    return x
+
+
+@pytest.mark.skipif(bool(_cpuid_mask_unavailable()), reason=_cpuid_mask_unavailable() or "")
+def test_int8_scores_agree_on_an_avx2_cpu(tmp_path: Path) -> None:
+    """The export gate's int8 numbers, computed on the export machine, hold on an AVX2-only
+    CPU (Zen 3): the same file run in a process whose CPUID reports AVX2 only
+    (bench/cpuid.py), so ONNX Runtime runs its AVX2 int8 kernels, gives the same outputs
+    with 7-bit weights, and saturated ones with full-range weights (the test's control)."""
+    import subprocess
+    import sys
+    from types import SimpleNamespace
+
+    from bench.common import ROOT
+
+    x = _saturating_matmul(tmp_path / "fp32.onnx")
+    np.save(tmp_path / "x.npy", x)
+    for reduce_range in (True, False):
+        quantize_int8(
+            tmp_path / "fp32.onnx",
+            tmp_path / f"int8-{reduce_range}.onnx",
+            SimpleNamespace(),
+            reduce_range=reduce_range,
+        )
+    code = (
+        "import sys, numpy as np; from bench import cpuid; cpuid.mask_to_avx2(); "
+        "from ranker.serve.runtime import inference_session; "
+        "x = np.load(sys.argv[1] + '/x.npy'); "
+        "[np.save(f'{sys.argv[1]}/avx2-{r}.npy', inference_session(f'{sys.argv[1]}/int8-{r}.onnx', 1).run(None, {'x': x})[0]) for r in (True, False)]; "
+        "print(cpuid.mask_state())"
+    )  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("avx2 (")
+    gap = {}
+    for reduce_range in (True, False):
+        native = inference_session(tmp_path / f"int8-{reduce_range}.onnx", 1).run(None, {"x": x})
+        avx2 = np.load(tmp_path / f"avx2-{reduce_range}.npy")
+        gap[reduce_range] = float(np.abs(avx2 - native[0]).max())
+    assert gap[True] < 1e-4, gap
+    if "avx512_vnni" in Path("/proc/cpuinfo").read_text():
+        # This CPU's own int8 path has VNNI, which does not saturate: full range differs.
+        assert gap[False] > 0.1, gap

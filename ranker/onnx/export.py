@@ -210,7 +210,7 @@ def run_export(
         files = [FP32_NAME]
         if params.quantize:
             int8 = tmp / INT8_NAME
-            quantize_int8(fp32, int8, model.config, params.per_channel)
+            quantize_int8(fp32, int8, model.config, params.per_channel, params.reduce_range)
             check_contract(int8)
             sessions["int8"] = ort_session(int8, threads)
             scores["int8"] = score_frame(sessions["int8"], frame, pad_id)
