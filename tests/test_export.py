@@ -342,10 +342,10 @@ def _saturating_matmul(path: Path) -> np.ndarray:
 
 @pytest.mark.skipif(bool(_cpuid_mask_unavailable()), reason=_cpuid_mask_unavailable() or "")
 def test_int8_scores_agree_on_an_avx2_cpu(tmp_path: Path) -> None:
-    """The export gate's int8 numbers, computed on the export machine, hold on an AVX2-only
-    CPU (Zen 3): the same file run in a process whose CPUID reports AVX2 only
-    (bench/cpuid.py), so ONNX Runtime runs its AVX2 int8 kernels, gives the same outputs
-    with 7-bit weights, and saturated ones with full-range weights (the test's control)."""
+    """With 7-bit weights (`export.reduce_range`) the gate's int8 numbers, computed on the
+    export machine, hold on an AVX2-only CPU (Zen 3): the same file run in a process whose
+    CPUID reports AVX2 only (bench/cpuid.py), so that ONNX Runtime runs its AVX2 int8
+    kernels, gives the same outputs; with full-range weights they saturate (the control)."""
     import subprocess
     import sys
     from types import SimpleNamespace
