@@ -108,14 +108,16 @@ def main() -> None:
     print_machine(results["machine"])
     if "paths" in args.only:
         int8_dir = prepare_int8_files()  # the same int8 files, scored on every path
-        results["paths"] = {
-            "native": isa_path(args, tokenizer, train_df, valid_df),
-            "no_amx": no_amx_child(args),
-            "avx2": avx2_child(args),
-        }
+        try:
+            results["paths"] = {
+                "native": isa_path(args, tokenizer, train_df, valid_df),
+                "no_amx": no_amx_child(args),
+                "avx2": avx2_child(args),
+            }
+        finally:
+            if int8_dir:
+                shutil.rmtree(int8_dir, ignore_errors=True)
         attach_int8_agreement(results["paths"])
-        if int8_dir:
-            shutil.rmtree(int8_dir)
         if not args.quick:
             results["allocators"] = allocator_children(args)
     if "training" in args.only:
