@@ -18,19 +18,27 @@ from ranker.config import load_params
 from ranker.onnx.gates import evaluate_variant, ort_session, score_frame
 from ranker.onnx.quantize import quantize_int8
 
+ENCODED = ROOT / "data" / "encoded"
+SPLITS = ("train", "valid", "test")
+
+
+def load_test_and_all_queries() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The encoded test split, and every split together (all 50 sample queries)."""
+    frames = [pd.read_parquet(ENCODED / f"{name}.parquet") for name in SPLITS]
+    return frames[-1], pd.concat(frames, ignore_index=True)
+
 
 def int8_quality() -> dict[str, Any]:
     """int8 vs fp32 of the pipeline's trained model (`make run`): nDCG@10 and ROC-AUC on the
     test split (queries neither training nor selection saw), and on all 50 sample queries, a
     steadier check of int8 *fidelity* to fp32 (not of quality: it includes training
     queries; 10 test queries move nDCG@10 by points when a few pairs swap)."""
-    onnx_dir, encoded = ROOT / "models" / "onnx", ROOT / "data" / "encoded"
+    onnx_dir = ROOT / "models" / "onnx"
     models = {"fp32": onnx_dir / "model.onnx", "int8": onnx_dir / "model.int8.onnx"}
-    splits = [encoded / f"{name}.parquet" for name in ("train", "valid", "test")]
+    splits = [ENCODED / f"{name}.parquet" for name in SPLITS]
     if not all(p.is_file() for p in [*models.values(), *splits]):
         return {"skipped": "no trained model here: run `make run` first"}
-    test = pd.read_parquet(splits[2])
-    every = pd.concat([pd.read_parquet(p) for p in splits], ignore_index=True)
+    test, every = load_test_and_all_queries()
     sessions = {variant: ort_session(path) for variant, path in models.items()}
     out: dict[str, Any] = {}
     for split, frame in (("test", test), ("all_queries", every)):
@@ -80,12 +88,7 @@ def int8_path_scores() -> dict[str, Any]:
     folder = os.environ.get(INT8_DIR_ENV)
     if not folder:
         return {}
-    encoded = ROOT / "data" / "encoded"
-    test = pd.read_parquet(encoded / "test.parquet")
-    every = pd.concat(
-        [pd.read_parquet(encoded / f"{s}.parquet") for s in ("train", "valid", "test")],
-        ignore_index=True,
-    )
+    test, every = load_test_and_all_queries()
     out: dict[str, Any] = {}
     for variant in INT8_VARIANTS:
         session = ort_session(Path(folder) / f"{variant}.onnx")
@@ -101,10 +104,8 @@ def attach_int8_agreement(paths: dict[str, Any]) -> None:
     are dropped): where int8 kernels differ (AVX2 saturates, VNNI does not), so do scores."""
     native = paths["native"].get("int8_scores", {})
     for p in paths.values():
-        if "skipped" in p or not native:
-            p.pop("int8_scores", None)
-            continue
-        if not (rows := p.pop("int8_scores", None)):
+        rows = p.pop("int8_scores", None)  # popped here too: the native dict is held above
+        if not (rows and native):
             continue
         p["int8_agreement"] = {}
         for variant, row in rows.items():

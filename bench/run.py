@@ -9,8 +9,9 @@ prints them. `--only scale` (etc.) runs some of them; `--quick`
 Section `paths` runs on the instruction-set paths of this CPU: its native one, AVX2 (in a
 child process with torch's caps set: oneDNN, MKL and ATen's own kernels), the path of most
 users' CPUs, and on an AMX CPU ONNX Runtime's int8 on AVX-512 VNNI (a child refused AMX,
-bench/amx.py). ONNX Runtime has no ISA cap (MLAS picks kernels from CPUID), so its numbers
-in the AVX2 child are still this CPU's native path, and are labelled so.
+bench/amx.py). ONNX Runtime has no ISA cap (MLAS picks kernels from CPUID): the AVX2 child
+answers CPUID as an AVX2-only CPU where the CPU can fault on it (bench/cpuid.py), and
+otherwise runs ONNX Runtime on this CPU's native path, labelled so.
 """
 
 from __future__ import annotations
