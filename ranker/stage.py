@@ -20,10 +20,17 @@ def setup_logging() -> None:
     logging.getLogger("ranker").setLevel(os.environ.get("RANKER_LOG_LEVEL", "INFO").upper())
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a queue stopped, a CI timeout): it unwinds like Ctrl-C, so every `finally`
+    that removes temporary files runs; SIGKILL cannot be caught, and the next run cleans up.
+
+    A subclass, never KeyboardInterrupt itself: CPython 3.11 marks an exact KeyboardInterrupt
+    that leaves an `exec` of a string (dataclasses and namedtuple build methods that way) as
+    unhandled for good, and then ends `python -m` with SIGINT however it was caught."""
+
+
 def _terminate(signum: int, _frame: FrameType | None) -> None:
-    # SIGTERM (a queue stopped, a CI timeout) unwinds like Ctrl-C, so every `finally` that
-    # removes temporary files runs; SIGKILL cannot be caught, and the next run cleans up.
-    raise KeyboardInterrupt(signal.Signals(signum).name)
+    raise Terminated(signal.Signals(signum).name)
 
 
 def run_stage(main: Callable[[], None]) -> None:
@@ -36,9 +43,10 @@ def run_stage(main: Callable[[], None]) -> None:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt as exc:
+        name = str(exc) if isinstance(exc, Terminated) else "SIGINT"
         print(
-            f"error: interrupted ({exc or 'SIGINT'}); temporary files removed; "
+            f"error: interrupted ({name}); temporary files removed; "
             "`make restore` brings back the last good outputs",
             file=sys.stderr,
         )
-        sys.exit(130 if not str(exc) else 128 + signal.SIGTERM)
+        sys.exit(128 + signal.Signals[name])

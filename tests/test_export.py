@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -125,22 +126,31 @@ def test_corrupted_onnx_gives_clear_error(exported: Path, tmp_path: Path, damage
         ort_session(bad)
 
 
-def test_run_export_writes_self_contained_folder(tiny, frame: pd.DataFrame, tmp_path: Path) -> None:
+def test_run_export_writes_self_contained_folder(
+    tiny, frame: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    from ranker.onnx import export
+
     model, tokenizer = tiny
     out, metrics_path = tmp_path / "onnx", tmp_path / "export.json"
     params = ExportParams(max_ndcg_drop=1.0, max_auc_drop=1.0)
-    metrics = run_export(
-        model=model,
-        tokenizer=tokenizer,
-        frame=frame,
-        encode=EncodeParams(),
-        params=params,
-        k=10,
-        threads=1,
-        out_dir=out,
-        metrics_path=metrics_path,
-        provenance={"base_model": "tiny"},
-    )
+    # As if gated on a CPU without VNNI: said in the log, never in the outputs.
+    monkeypatch.setattr(export, "int8_product_saturates", lambda: True)
+    with caplog.at_level(logging.WARNING, logger="ranker.onnx.export"):
+        metrics = run_export(
+            model=model,
+            tokenizer=tokenizer,
+            frame=frame,
+            encode=EncodeParams(),
+            params=params,
+            k=10,
+            threads=1,
+            out_dir=out,
+            metrics_path=metrics_path,
+            provenance={"base_model": "tiny"},
+        )
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "ranker.onnx.export"]
+    assert warning.startswith("int8 gated on a CPU whose int8 product saturates (no VNNI)")
     assert metrics["parity"]["passed"] and metrics["parity"]["max_abs_diff"] <= 1e-4
     assert metrics["parity"]["same_ranking"]
     assert set(metrics["parity"]["grid_max_abs_diff"]) == {

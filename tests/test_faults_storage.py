@@ -126,7 +126,8 @@ def test_sigterm_during_train_keeps_checkpoints_and_cleans_up(
     cmd = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]["train"]["cmd"]
     proc = _start(repo, *cmd.split()[2:])
     checkpoints = repo / "models" / ".model.checkpoints"
-    _wait_for(checkpoints, proc)
+    # The fingerprint, not the folder: it is written just after the folder is made.
+    _wait_for(checkpoints / "fingerprint.json", proc)
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGTERM
@@ -136,6 +137,26 @@ def test_sigterm_during_train_keeps_checkpoints_and_cleans_up(
     assert not (repo / "models" / ".model.tmp").exists()
     assert (checkpoints / "fingerprint.json").is_file()
     assert (repo / "models" / "model" / "model.safetensors").is_file()  # the earlier one
+
+
+def test_sigterm_inside_an_exec_still_exits_with_sigterms_status(tmp_path: Path) -> None:
+    # dataclasses and namedtuple build methods with `exec`, so a SIGTERM often lands in one
+    # while modules import; CPython 3.11 then ended the stage with SIGINT (CI saw -2).
+    (tmp_path / "exec_stage.py").write_text(
+        "import os, signal\n"
+        "from ranker.stage import run_stage\n"
+        "def main():\n"
+        "    exec('os.kill(os.getpid(), signal.SIGTERM)\\nfor _ in range(10**6): pass')\n"
+        "    raise AssertionError('not interrupted')\n"
+        "run_stage(main)\n"
+    )
+    proc = _start(tmp_path, "exec_stage")
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    assert stderr.splitlines() == [
+        "error: interrupted (SIGTERM); temporary files removed; "
+        "`make restore` brings back the last good outputs"
+    ]
 
 
 def test_sigkill_during_export_leaves_only_ignored_scratch_that_the_next_run_removes(

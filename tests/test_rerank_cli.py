@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -57,6 +59,80 @@ def test_matches_the_library_scores(onnx_dir: Path) -> None:
     lines = [line.split("\t") for line in proc.stdout.strip().splitlines()]
     assert [t for _, t in lines] == [r.title for r in expected]
     assert [float(s) for s, _ in lines] == pytest.approx([r.score for r in expected], abs=1e-4)
+
+
+def test_int8_with_full_range_weights_warns_where_the_int8_product_saturates(
+    onnx_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    from ranker.serve import runtime
+    from ranker.serve.rerank import Reranker
+
+    monkeypatch.setattr(runtime, "int8_product_saturates", lambda: True)
+    seven_bit = tmp_path / "onnx"
+    shutil.copytree(onnx_dir, seven_bit)
+    manifest = json.loads((seven_bit / "ranker.json").read_text())
+    manifest["provenance"]["export"]["reduce_range"] = True
+    (seven_bit / "ranker.json").write_text(json.dumps(manifest))
+    with caplog.at_level(logging.WARNING, logger="ranker.serve.runtime"):
+        Reranker(onnx_dir, "int8")
+        Reranker(onnx_dir, "fp32")
+        Reranker(seven_bit, "int8")
+    (warning,) = [r.getMessage() for r in caplog.records]
+    assert warning.startswith(f"{onnx_dir / 'model.int8.onnx'}: this CPU's int8 product saturates")
+    assert "export.reduce_range: true" in warning
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    return {f for line in text.splitlines() if line.startswith("flags") for f in line.split()}
+
+
+def test_the_saturation_probe_agrees_with_the_cpus_class() -> None:
+    from ranker.serve.runtime import int8_product_saturates
+
+    flags = _cpu_flags()
+    if "avx512_vnni" in flags:
+        assert not int8_product_saturates()  # VPDPBUSD adds in int32
+    elif "avx2" in flags and not flags & {"avx_vnni", "amx_int8"}:
+        assert int8_product_saturates()  # VPMADDUBSW: the pair sums in int16
+    else:
+        pytest.skip("neither an AVX-512 VNNI CPU nor one without any VNNI")
+
+
+def _cpuid_mask_unavailable() -> str | None:
+    from bench.cpuid import unavailable
+
+    return unavailable()
+
+
+@pytest.mark.skipif(bool(_cpuid_mask_unavailable()), reason=_cpuid_mask_unavailable() or "")
+def test_cli_warns_on_an_avx2_cpu_for_int8_only(onnx_dir: Path) -> None:
+    """In a process whose CPUID reports AVX2 only (bench/cpuid.py) ONNX Runtime runs its
+    saturating int8 kernel: the probe sees it, and `--int8` prints one warning line."""
+    masked = BLOCK.replace(
+        "from ranker", "from bench import cpuid; cpuid.mask_to_avx2(); from ranker"
+    )
+    warnings = {}
+    for variant in ("--int8", None):
+        args = ["-m", str(onnx_dir), "-q", "masks", *([variant] if variant else []), *TITLES]
+        proc = subprocess.run(
+            [sys.executable, "-c", masked, *args],
+            capture_output=True,
+            text=True,
+            env=tool_env(),
+            cwd=ROOT,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert len(proc.stdout.strip().splitlines()) == len(TITLES)
+        warnings[variant] = [
+            line for line in proc.stderr.splitlines() if line.startswith("WARNING")
+        ]
+    (line,) = warnings["--int8"]
+    assert "model.int8.onnx: this CPU's int8 product saturates (no VNNI)" in line
+    assert warnings[None] == []
 
 
 def test_stdin_file_int8_and_top(onnx_dir: Path, tmp_path: Path) -> None:

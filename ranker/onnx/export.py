@@ -31,6 +31,7 @@ from ranker.onnx.gates import (
 from ranker.onnx.quantize import quantize_int8
 from ranker.serve import contract
 from ranker.serve.contract import AXES, FP32_NAME, INPUTS, INT8_NAME, MANIFEST, OUTPUT, VOCAB
+from ranker.serve.runtime import int8_product_saturates
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +220,13 @@ def run_export(
                 "size_mb": round(int8.stat().st_size / 2**20, 2),
             }
             variants["int8_drop"] = int8_gate(variants, params, k)
+            if not params.reduce_range and int8_product_saturates():
+                # Not in the outputs: they must not depend on the machine that made them.
+                log.warning(
+                    "int8 gated on a CPU whose int8 product saturates (no VNNI): CPUs with "
+                    "VNNI score model.int8.onnx differently; export.reduce_range: true makes "
+                    "every CPU agree"
+                )
             files.append(INT8_NAME)
         tokenizer.save_pretrained(str(tmp))
         if not (tmp / VOCAB).exists() and hasattr(tokenizer, "vocab"):

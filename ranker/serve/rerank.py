@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,12 @@ import numpy as np
 
 from ranker.files import decode_utf8
 from ranker.serve.contract import MODELS, OUTPUT, TOKENIZER, pad_batch, relevance_scores
-from ranker.serve.runtime import ModelFileError, inference_session, verify_files
+from ranker.serve.runtime import (
+    ModelFileError,
+    inference_session,
+    verify_files,
+    warn_if_int8_differs_here,
+)
 
 
 class RerankError(Exception):
@@ -67,6 +73,8 @@ class Reranker:
         except Exception as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise RerankError(f"{model_path}: not a valid ONNX model ({first})") from None
+        if variant == "int8":
+            warn_if_int8_differs_here(manifest, str(model_path))
 
     def scores(self, query: str, titles: list[str], batch_size: int = 32) -> np.ndarray:
         return self.score_pairs([(query, t) for t in titles], batch_size)
@@ -180,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     if args.pairs is not None:
         return _batch(args)
     try:

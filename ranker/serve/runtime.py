@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,9 @@ from ranker.serve.contract import MANIFEST
 # SkipLayerNormalization, whose CPU kernel (1.32) runs ~7x slower than the two ops it replaces:
 # 1.13 ms vs 0.16 ms on a [32, 37, 384] batch here, 12 ms of a 63 ms int8 BERT batch of 32.
 SLOW_FUSIONS = ("SkipLayerNormFusion",)
+
+
+log = logging.getLogger(__name__)
 
 
 class ModelFileError(Exception):
@@ -79,3 +84,51 @@ def inference_session(
         providers=["CPUExecutionProvider"],
         disabled_optimizers=list(SLOW_FUSIONS),
     )
+
+
+@functools.cache
+def int8_product_saturates() -> bool:
+    """Whether ONNX Runtime's int8 matrix product on this CPU saturates, as its AVX2 kernel
+    without VNNI does: VPMADDUBSW adds two uint8 x int8 products in an int16 that full-range
+    weights overflow, so one model.int8.onnx scores differently there (README: up to 3
+    logits) than where its export gate passed it. ONNX Runtime chooses the kernel from
+    CPUID, so rather than guess its choice from CPU flags, this runs one product whose
+    adjacent pairs sum to 2 x 255 x 127 and compares it with exact integer arithmetic."""
+    import numpy as np
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    a = np.full((8, 64), 255, dtype=np.uint8)
+    b = np.full((64, 16), 127, dtype=np.int8)
+    graph = helper.make_graph(
+        [helper.make_node("MatMulInteger", ["a", "b"], ["y"])],
+        "saturation_probe",
+        [helper.make_tensor_value_info("a", TensorProto.UINT8, [8, 64])],
+        [helper.make_tensor_value_info("y", TensorProto.INT32, [8, 16])],
+        initializer=[numpy_helper.from_array(b, "b")],  # constant: packed, as in a model
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(
+        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+    got = session.run(None, {"a": a})[0]
+    return not np.array_equal(got, a.astype(np.int32) @ b.astype(np.int32))
+
+
+def warn_if_int8_differs_here(manifest: dict[str, Any], name: str) -> bool:
+    """Warn when `name`, an int8 file with full-range weights (`export.reduce_range` off in
+    its manifest), will score differently on this CPU than where it was gated; whether it
+    warned."""
+    export = manifest.get("provenance", {}).get("export", {})
+    if export.get("reduce_range") or not int8_product_saturates():
+        return False
+    log.warning(
+        "%s: this CPU's int8 product saturates (no VNNI), so this file's full-range int8 "
+        "weights score differently here than on a CPU with VNNI (up to 3 logits on the "
+        "sample), where export gates usually run; serve model.onnx, or export with "
+        "export.reduce_range: true",
+        name,
+    )
+    return True
