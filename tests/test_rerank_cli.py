@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bench.cpuid import unavailable as cpuid_mask_unavailable
 from tests.conftest import ROOT, tool_env
 
 # Any import of torch or transformers fails in the child: the CLI must not need them.
@@ -102,13 +103,7 @@ def test_the_saturation_probe_agrees_with_the_cpus_class() -> None:
         pytest.skip("neither an AVX-512 VNNI CPU nor one without any VNNI")
 
 
-def _cpuid_mask_unavailable() -> str | None:
-    from bench.cpuid import unavailable
-
-    return unavailable()
-
-
-@pytest.mark.skipif(bool(_cpuid_mask_unavailable()), reason=_cpuid_mask_unavailable() or "")
+@pytest.mark.skipif(bool(cpuid_mask_unavailable()), reason=cpuid_mask_unavailable() or "")
 def test_cli_warns_on_an_avx2_cpu_for_int8_only(onnx_dir: Path) -> None:
     """In a process whose CPUID reports AVX2 only (bench/cpuid.py) ONNX Runtime runs its
     saturating int8 kernel: the probe sees it, and `--int8` prints one warning line."""
