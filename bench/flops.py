@@ -61,7 +61,12 @@ def exported_flops(model: torch.nn.Module, batch: int, seq: int, real_tokens: in
 
 
 # Which large GEMM (bench/limits.py) is the limit of each inference path.
-PATH_LIMIT = {"torch_eager": "torch_fp32", "onnx_fp32": "ort_fp32", "onnx_int8": "ort_int8"}
+PATH_LIMIT = {
+    "torch_eager": "torch_fp32",
+    "onnx_fp32": "ort_fp32",
+    "onnx_int8": "ort_int8",
+    "onnx_int8_ort_mask": "ort_int8",
+}
 
 
 def inference_fractions(

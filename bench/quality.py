@@ -75,8 +75,9 @@ def prepare_int8_files() -> Path | None:
         onnx_dir / "model.onnx",
         out / "reduce_range.onnx",
         SimpleNamespace(**config),
-        params.per_channel,
+        per_channel=params.per_channel,
         reduce_range=True,
+        attention_mask_value=params.attention_mask_value,
     )
     os.environ[INT8_DIR_ENV] = str(out)
     return out

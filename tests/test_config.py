@@ -45,6 +45,10 @@ def test_repo_params_load_and_match_defaults() -> None:
             "encode.padding: 'max' is not one of 'longest', 'max_length'",
         ),
         ({"export": {"opset": 11}}, "export.opset: 11 must be >= 14"),
+        (
+            {"export": {"attention_mask_value": -5}},
+            "export.attention_mask_value: -5.0 must be <= -20.0",
+        ),
         ({"model": {"name": ""}}, "model.name: '' is not a valid str"),
         ({"train": [1, 2]}, "train: expected a mapping of keys"),
     ],

@@ -17,7 +17,14 @@ from ranker.errors import ExportError
 from ranker.model.encode import encode_frame
 from ranker.model.modeling import load_classifier, load_tokenizer
 from ranker.onnx.export import export_onnx, run_export
-from ranker.onnx.gates import batch_arrays, check_contract, ort_logits, ort_session, torch_logits
+from ranker.onnx.gates import (
+    batch_arrays,
+    check_contract,
+    mask_value_gate,
+    ort_logits,
+    ort_session,
+    torch_logits,
+)
 from ranker.onnx.quantize import quantize_int8
 from ranker.serve import contract
 from ranker.serve.contract import INPUTS
@@ -115,6 +122,39 @@ def test_int8_round_trip(tiny, exported: Path, frame: pd.DataFrame, tmp_path: Pa
     assert np.abs(q - fp32).max() < 0.5
 
 
+def _mask_values(path: Path) -> list[float]:
+    return [
+        onnx.helper.get_attribute_value(a)
+        for n in onnx.load(str(path)).graph.node
+        if n.op_type == "QAttention"
+        for a in n.attribute
+        if a.name == "mask_filter_value"
+    ]
+
+
+def test_int8_attention_mask_value_is_set_and_gated(
+    tiny, exported: Path, frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Every fused attention node carries the param's value. At -40 the logits are those of
+    ONNX Runtime's -10000 (the gate passes); at -1, padded keys weigh in, the gate fails and
+    names the param. The tiny model's scores are small, so -1 cannot hide them."""
+    layers = tiny[0].config.num_hidden_layers
+    for value in (-40.0, -1.0):
+        int8 = tmp_path / f"int8{value:g}.onnx"
+        quantize_int8(exported, int8, tiny[0].config, attention_mask_value=value)
+        # The unpadded export keeps the last layer's attention unfused ([CLS] only).
+        assert _mask_values(int8) == [value] * (layers - 1)
+    int8, loose = tmp_path / "int8-40.onnx", tmp_path / "int8-1.onnx"
+    report = mask_value_gate(
+        ort_session(int8), int8, frame, 0, value=-40.0, max_length=128, atol=1e-4, threads=1
+    )
+    assert report["passed"] and report["max_abs_diff"] <= 1e-4, report
+    with pytest.raises(ExportError, match=r"export.attention_mask_value -1: int8 logits move"):
+        mask_value_gate(
+            ort_session(loose), loose, frame, 0, value=-1.0, max_length=128, atol=1e-4, threads=1
+        )
+
+
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
 def test_corrupted_onnx_gives_clear_error(exported: Path, tmp_path: Path, damage: str) -> None:
     data = exported.read_bytes()
@@ -159,6 +199,8 @@ def test_run_export_writes_self_contained_folder(
     names = {p.name for p in out.iterdir()}
     assert {"model.onnx", "model.int8.onnx", "tokenizer.json", "vocab.txt", "ranker.json"} <= names
     assert metrics["int8"]["size_mb"] < metrics["fp32"]["size_mb"]
+    assert metrics["int8_mask"]["passed"] and metrics["int8_mask"]["value"] == -40.0
+    assert _mask_values(out / "model.int8.onnx"), "the param reaches the shipped file"
 
 
 def test_failed_parity_gate_leaves_nothing(tiny, frame: pd.DataFrame, tmp_path: Path) -> None:

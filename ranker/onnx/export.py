@@ -23,6 +23,7 @@ from ranker.onnx.gates import (
     check_contract,
     evaluate_variant,
     int8_gate,
+    mask_value_gate,
     ort_session,
     parity_gate,
     score_frame,
@@ -211,9 +212,26 @@ def run_export(
         files = [FP32_NAME]
         if params.quantize:
             int8 = tmp / INT8_NAME
-            quantize_int8(fp32, int8, model.config, params.per_channel, params.reduce_range)
+            quantize_int8(
+                fp32,
+                int8,
+                model.config,
+                per_channel=params.per_channel,
+                reduce_range=params.reduce_range,
+                attention_mask_value=params.attention_mask_value,
+            )
             check_contract(int8)
             sessions["int8"] = ort_session(int8, threads)
+            variants["int8_mask"] = mask_value_gate(
+                sessions["int8"],
+                int8,
+                frame,
+                pad_id,
+                value=params.attention_mask_value,
+                max_length=encode.max_length,
+                atol=params.atol,
+                threads=threads,
+            )
             scores["int8"] = score_frame(sessions["int8"], frame, pad_id)
             variants["int8"] = {
                 **variant_report(frame, scores["int8"], k),

@@ -4,6 +4,7 @@ symbolic axes), parity with PyTorch, and int8 quality against fp32.
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import torch
 from ranker.config import ExportParams
 from ranker.errors import ExportError
 from ranker.evaluation.ranking import classification_metrics, frame_ranking
+from ranker.onnx.quantize import ORT_MASK_VALUE, set_attention_mask_value
 from ranker.serve.contract import AXES, INPUTS, OUTPUT, pad_batch, relevance_scores
 from ranker.serve.runtime import inference_session
 
@@ -168,6 +170,41 @@ def parity_gate(
             else "ranking differs"
         )
         raise ExportError(f"parity gate failed: {why}; grid {grid}")
+    return report
+
+
+def mask_value_gate(
+    session: ort.InferenceSession,
+    path: Path,
+    frame: pd.DataFrame,
+    pad_id: int,
+    *,
+    value: float,
+    max_length: int,
+    atol: float,
+    threads: int = 0,
+) -> dict[str, Any]:
+    """The int8 file's attention mask value (`value`) against ONNX Runtime's default: the
+    same file with -10000 must give the same logits within `atol`, on the split batched by
+    length and on its rows padded to `max_length` (the most padded keys the pipeline makes).
+    A padded key whose score beats the real ones by nearly |value| would fail it."""
+    model = onnx.load(str(path))
+    set_attention_mask_value(model, ORT_MASK_VALUE)
+    reference = inference_session(model.SerializeToString(), threads)
+    ours, ort_default = (functools.partial(ort_logits, s) for s in (session, reference))
+    padded = batch_arrays(frame.iloc[: max(PARITY_BATCHES)], pad_id, max_length)
+    split = [split_logits(run, frame, pad_id) for run in (ours, ort_default)]
+    diff = max(
+        float(np.abs(ours(padded) - ort_default(padded)).max()),
+        float(np.abs(split[0] - split[1]).max()),
+    )
+    report = {"value": value, "max_abs_diff": diff, "atol": atol, "passed": diff <= atol}
+    if not report["passed"]:
+        raise ExportError(
+            f"export.attention_mask_value {value:g}: int8 logits move by up to {diff:.2e} "
+            f"(> atol {atol:.0e}) against ONNX Runtime's {ORT_MASK_VALUE:g}: padded keys "
+            "score high enough to count; set it lower (e.g. -80) or to -10000"
+        )
     return report
 
 

@@ -67,9 +67,10 @@ def verify_files(model_dir: Path, names: list[str]) -> dict[str, Any]:
 
 
 def inference_session(
-    path: str | Path, threads: int = 0, optimized_model_path: str | Path | None = None
+    path: str | Path | bytes, threads: int = 0, optimized_model_path: str | Path | None = None
 ) -> Any:
-    """A CPU session; `optimized_model_path` saves the graph ONNX Runtime actually runs."""
+    """A CPU session of a file, or of a serialized model (bytes); `optimized_model_path`
+    saves the graph ONNX Runtime actually runs."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -79,7 +80,7 @@ def inference_session(
     if optimized_model_path is not None:
         options.optimized_model_filepath = str(optimized_model_path)
     return ort.InferenceSession(
-        str(path),
+        path if isinstance(path, bytes) else str(path),
         options,
         providers=["CPUExecutionProvider"],
         disabled_optimizers=list(SLOW_FUSIONS),
