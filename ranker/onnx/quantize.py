@@ -20,14 +20,18 @@ ATTENTION_OPS = ("Attention", "QAttention")
 
 
 def set_attention_mask_value(model: onnx.ModelProto, value: float) -> int:
-    """Set `mask_filter_value` of every fused attention node to `value`; how many."""
+    """Set `mask_filter_value` of every fused attention node to `value`; how many. ONNX
+    Runtime's own value leaves the attribute out, so that file loads in runtimes older
+    than the attribute."""
     nodes = [
         n for n in model.graph.node if n.domain == "com.microsoft" and n.op_type in ATTENTION_OPS
     ]
     for node in nodes:
         kept = [a for a in node.attribute if a.name != "mask_filter_value"]
+        if value != ORT_MASK_VALUE:
+            kept.append(onnx.helper.make_attribute("mask_filter_value", value))
         del node.attribute[:]
-        node.attribute.extend([*kept, onnx.helper.make_attribute("mask_filter_value", value)])
+        node.attribute.extend(kept)
     return len(nodes)
 
 
