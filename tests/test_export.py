@@ -20,6 +20,7 @@ from ranker.onnx.export import export_onnx, run_export
 from ranker.onnx.gates import (
     batch_arrays,
     check_contract,
+    frame_logits,
     mask_value_gate,
     ort_logits,
     ort_session,
@@ -146,14 +147,18 @@ def test_int8_attention_mask_value_is_set_and_gated(
         # ONNX Runtime's own value is left out, as the quantizer writes it.
         assert _mask_values(int8) == ([] if value == -10000 else [value] * (layers - 1))
     int8, loose = tmp_path / "int8-40.onnx", tmp_path / "int8-1.onnx"
-    report = mask_value_gate(
-        ort_session(int8), int8, frame, 0, value=-40.0, max_length=128, atol=1e-4, threads=1
-    )
+
+    def gate(path: Path, value: float) -> dict:
+        session = ort_session(path)
+        logits = frame_logits(session, frame, 0)
+        return mask_value_gate(
+            session, path, frame, 0, logits=logits, value=value, max_length=128, atol=1e-4
+        )
+
+    report = gate(int8, -40.0)
     assert report["passed"] and report["max_abs_diff"] <= 1e-4, report
     with pytest.raises(ExportError, match=r"export.attention_mask_value -1: int8 logits move"):
-        mask_value_gate(
-            ort_session(loose), loose, frame, 0, value=-1.0, max_length=128, atol=1e-4, threads=1
-        )
+        gate(loose, -1.0)
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])

@@ -22,7 +22,9 @@ from ranker.model.cls_only import cls_only_while
 from ranker.onnx.gates import (
     check_contract,
     evaluate_variant,
+    frame_logits,
     int8_gate,
+    logit_scores,
     mask_value_gate,
     ort_session,
     parity_gate,
@@ -222,17 +224,19 @@ def run_export(
             )
             check_contract(int8)
             sessions["int8"] = ort_session(int8, threads)
+            logits = frame_logits(sessions["int8"], frame, pad_id)
             variants["int8_mask"] = mask_value_gate(
                 sessions["int8"],
                 int8,
                 frame,
                 pad_id,
+                logits=logits,
                 value=params.attention_mask_value,
                 max_length=encode.max_length,
                 atol=params.atol,
                 threads=threads,
             )
-            scores["int8"] = score_frame(sessions["int8"], frame, pad_id)
+            scores["int8"] = logit_scores(logits)
             variants["int8"] = {
                 **variant_report(frame, scores["int8"], k),
                 "size_mb": round(int8.stat().st_size / 2**20, 2),

@@ -94,9 +94,16 @@ def split_logits(run: Any, frame: pd.DataFrame, pad_id: int, batch_size: int = 6
     return out
 
 
-def score_frame(session: ort.InferenceSession, frame: pd.DataFrame, pad_id: int) -> np.ndarray:
-    logits = split_logits(lambda arrays: ort_logits(session, arrays), frame, pad_id)
+def frame_logits(session: ort.InferenceSession, frame: pd.DataFrame, pad_id: int) -> np.ndarray:
+    return split_logits(functools.partial(ort_logits, session), frame, pad_id)
+
+
+def logit_scores(logits: np.ndarray) -> np.ndarray:
     return relevance_scores(logits).astype(np.float64)
+
+
+def score_frame(session: ort.InferenceSession, frame: pd.DataFrame, pad_id: int) -> np.ndarray:
+    return logit_scores(frame_logits(session, frame, pad_id))
 
 
 def same_ranking(queries: np.ndarray, ref: np.ndarray, other: np.ndarray, tol: float) -> bool:
@@ -179,6 +186,7 @@ def mask_value_gate(
     frame: pd.DataFrame,
     pad_id: int,
     *,
+    logits: np.ndarray,
     value: float,
     max_length: int,
     atol: float,
@@ -186,17 +194,16 @@ def mask_value_gate(
 ) -> dict[str, Any]:
     """The int8 file's attention mask value (`value`) against ONNX Runtime's default: the
     same file with -10000 must give the same logits within `atol`, on the split batched by
-    length and on its rows padded to `max_length` (the most padded keys the pipeline makes).
-    A padded key whose score beats the real ones by nearly |value| would fail it."""
+    length (`logits`: the file's own, `frame_logits`) and on its rows padded to `max_length`
+    (the most padded keys the pipeline makes). A padded key whose score beats the real ones
+    by nearly |value| would fail it."""
     model = onnx.load(str(path))
     set_attention_mask_value(model, ORT_MASK_VALUE)
     reference = inference_session(model.SerializeToString(), threads)
-    ours, ort_default = (functools.partial(ort_logits, s) for s in (session, reference))
     padded = batch_arrays(frame.iloc[: max(PARITY_BATCHES)], pad_id, max_length)
-    split = [split_logits(run, frame, pad_id) for run in (ours, ort_default)]
     diff = max(
-        float(np.abs(ours(padded) - ort_default(padded)).max()),
-        float(np.abs(split[0] - split[1]).max()),
+        float(np.abs(ort_logits(session, padded) - ort_logits(reference, padded)).max()),
+        float(np.abs(logits - frame_logits(reference, frame, pad_id)).max()),
     )
     report = {"value": value, "max_abs_diff": diff, "atol": atol, "passed": diff <= atol}
     if not report["passed"]:
