@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: run test cv compare join lint format push pull-onnx verify restore bench bench-quick queue clean-venv
+.PHONY: run test test-fast docs params-page cv compare join lint format push pull-onnx verify restore bench bench-quick bench-deep queue clean-venv
 
 $(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -21,8 +21,21 @@ $(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 run: $(STAMP)
 	dvc repro
 
+# The whole suite (what CI runs through .ci/run), docs build included.
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# A developer's loop: every unit, data and model test, no pipeline run (docs/code-layout.md).
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not pipeline and not slow and not gpu" $(PYTEST_ARGS)
+
+# The manual as a site (site/), strict: a broken link or anchor fails the build.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+# docs/params.md from the declarations in ranker/sections.py and ranker/settings.py.
+params-page: $(STAMP)
+	$(PY) -m ranker.params_page docs/params.md
 
 # K-fold cross-validation over queries (cv/dvc.yaml): every query scored once by a model
 # that never saw it; metrics/cv.json holds means, fold spread, 95% CIs and paired tests.
@@ -76,6 +89,10 @@ bench: $(STAMP)
 # The headline ratios on both instruction-set paths in a few minutes (bench/results-quick.json).
 bench-quick: $(STAMP)
 	$(PY) -m bench.run --quick
+
+# The headline sections plus the investigations of bench/deep/ (GEMM limits, profiles).
+bench-deep: $(STAMP)
+	$(PY) -m bench.run --deep $(BENCH_ARGS)
 
 # Run queued experiments with J workers. Each uses run.threads torch threads (a param,
 # since the thread count changes the model): queue them with J x threads <= cores.

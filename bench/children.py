@@ -1,7 +1,7 @@
 """Measurements in a child process: settings read once at process start (torch's ISA caps,
 a preloaded malloc, AMX denied, CPUID masked) then apply to everything the child measures.
-The child is `python -m bench.run --child KIND` (`bench.amx` for no_amx, `bench.cpuid` for
-avx2 where CPUID can be masked); its results come back as JSON."""
+The child is `python -m bench.run --child KIND`, run through `python -m tools.isa --no-amx`
+for no_amx and `--avx2` for avx2 where CPUID can be masked; its results come back as JSON."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench import cpuid
 from bench.common import ROOT, cpu_description
+from tools.isa import cpuid
 
 log = logging.getLogger("bench")
 
@@ -31,16 +31,19 @@ LIB_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/l
 
 
 def run_child(
-    args: argparse.Namespace, kind: str, env: dict[str, str], module: str = "bench.run"
+    args: argparse.Namespace, kind: str, env: dict[str, str], isa: tuple[str, ...] = ()
 ) -> dict[str, Any]:
     """This script in a child process: settings read at process start (ISA caps, a
-    preloaded allocator) apply to everything it measures."""
+    preloaded allocator, the `tools.isa` masks named in `isa`) apply to everything it
+    measures."""
     with tempfile.TemporaryDirectory(prefix=f"bench-{kind}-") as tmp:
         out = Path(tmp) / "child.json"
-        cmd = [sys.executable, "-m", module, "--child", kind, "--out", str(out)]
+        masks = [sys.executable, "-m", "tools.isa", *isa, "-m"] if isa else [sys.executable, "-m"]
+        cmd = [*masks, "bench.run", "--child", kind, "--out", str(out)]
         cmd += ["--steps", str(args.steps), "--repeats", str(args.repeats)]
         cmd += ["--rounds", str(args.rounds), "--train-rounds", str(args.train_rounds)]
         cmd += ["--quick"] if args.quick else []
+        cmd += ["--deep"] if args.deep else []
         log.info("%s child: %s", kind, " ".join(f"{k}={v}" for k, v in env.items()))
         done = subprocess.run(cmd, cwd=ROOT, env={**os.environ, **env})
         if done.returncode != 0:  # the other sections' numbers are kept
@@ -51,7 +54,7 @@ def run_child(
 
 def avx2_child(args: argparse.Namespace) -> dict[str, Any]:
     """isa_path() in a child whose torch is capped at AVX2 and, where the CPU can fault on
-    CPUID, whose CPUID reports an AVX2-only CPU (`bench.cpuid`): ONNX Runtime then runs its
+    CPUID, whose CPUID reports an AVX2-only CPU (`tools.isa --avx2`): ONNX Runtime then runs its
     AVX2 kernels too. Without CPUID faulting ONNX Runtime stays on this CPU's own path."""
     if "avx2" not in cpu_description()["isa_flags"]:
         return {"skipped": "this CPU has no AVX2"}
@@ -60,20 +63,20 @@ def avx2_child(args: argparse.Namespace) -> dict[str, Any]:
         result = run_child(args, "avx2", AVX2_ENV)
         ort = f"native: ONNX Runtime has no ISA cap and CPUID cannot be masked ({reason})"
     else:
-        result = run_child(args, "avx2", AVX2_ENV, module="bench.cpuid")
-        ort = "AVX2: CPUID masked (bench/cpuid.py)"
+        result = run_child(args, "avx2", AVX2_ENV, isa=("--avx2",))
+        ort = "AVX2: CPUID masked (tools/isa/cpuid.py)"
     if "skipped" not in result:
         result["onnxruntime_isa"] = ort
     return result
 
 
 def no_amx_child(args: argparse.Namespace) -> dict[str, Any]:
-    """Reranking in a child that cannot get AMX (`bench.amx`): ONNX Runtime's int8 then runs
+    """Reranking in a child that cannot get AMX (`tools.isa --no-amx`): ONNX Runtime's int8 then runs
     the AVX-512 VNNI kernels of the VNNI CPUs without AMX that most users have."""
     flags = cpu_description()["isa_flags"]
     if "amx_tile" not in flags or "avx512_vnni" not in flags:
         return {"skipped": "this CPU has no AMX: its native path is its int8 path"}
-    return run_child(args, "no_amx", {}, module="bench.amx")
+    return run_child(args, "no_amx", {}, isa=("--no-amx",))
 
 
 def allocator_children(args: argparse.Namespace) -> dict[str, Any]:

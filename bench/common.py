@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ from ranker.data.sample import generate_sample
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_SCALE_ROWS = 55_000  # like the reference CSV
+# Steps that warm the allocator and the thread pool before a training timing starts.
+WARMUP_STEPS = 2
 CORD19_SAMPLE = ROOT.parent / "shared" / "data" / "trec-covid" / "metadata-sample.csv"
 
 
@@ -25,6 +28,23 @@ def latency_ms(run: Any, repeats: int = 20) -> float:
         run()
         times.append((time.perf_counter() - start) * 1000)
     return round(statistics.median(times), 3)
+
+
+def step_clock(then: Callable[[], Any] | None = None) -> Any:
+    """A Trainer callback noting when each optimizer step ends (its `ends`), then calling
+    `then` (the profiler's step)."""
+    from transformers import TrainerCallback
+
+    class Clock(TrainerCallback):
+        def __init__(self) -> None:
+            self.ends: list[float] = []
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.ends.append(time.perf_counter())
+            if then is not None:
+                then()
+
+    return Clock()
 
 
 def reference_scale_set(rows: int = REFERENCE_SCALE_ROWS) -> pd.DataFrame:
@@ -62,7 +82,7 @@ def cpu_description() -> dict[str, Any]:
 
     import torch
 
-    from bench.cpuid import mask_state
+    from tools.isa.cpuid import mask_state
 
     info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
     flags = next(
@@ -84,5 +104,5 @@ def cpu_description() -> dict[str, Any]:
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "ONEDNN_MAX_CPU_ISA": os.environ.get("ONEDNN_MAX_CPU_ISA"),
         "MKL_ENABLE_INSTRUCTIONS": os.environ.get("MKL_ENABLE_INSTRUCTIONS"),
-        "cpuid_mask": mask_state(),  # what CPUID tells every library here (bench/cpuid.py)
+        "cpuid_mask": mask_state(),  # what CPUID tells every library here (tools/isa/cpuid.py)
     }

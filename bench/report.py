@@ -19,11 +19,15 @@ def print_path(name: str, p: dict[str, Any]) -> None:
     if "skipped" in p:
         print(f"[{name}] skipped: {p['skipped']}")
         return
-    lim = p["limits"]
+    lim = p.get("limits")  # --deep only
     print(
-        f"[{name}] torch runs {p['machine']['torch_cpu_capability']}; large GEMMs: "
-        f"torch fp32 {lim['torch_fp32']['gflops']} GFLOP/s, ORT fp32 {lim['ort_fp32']['gflops']}"
-        f", ORT int8 {lim['ort_int8']['gops']} GOP/s"
+        f"[{name}] torch runs {p['machine']['torch_cpu_capability']}"
+        + (
+            f"; large GEMMs: torch fp32 {lim['torch_fp32']['gflops']} GFLOP/s, ORT fp32 "
+            f"{lim['ort_fp32']['gflops']}, ORT int8 {lim['ort_int8']['gops']} GOP/s"
+            if lim
+            else ""
+        )
         + (f" ({p['onnxruntime_isa']})" if "onnxruntime_isa" in p else "")
         + (f"; AMX {p['amx']}" if "amx" in p else "")
         + (f"; CPUID {mask}" if (mask := p["machine"].get("cpuid_mask")) else "")
@@ -40,14 +44,18 @@ def print_path(name: str, p: dict[str, Any]) -> None:
         frac = ", ".join(
             f"{k} {v['rate']} ({v['fraction_of_gemm']:.0%}"
             + (f", rounds {v['fraction_by_round']})" if "fraction_by_round" in v else ")")
-            for k, v in row["of_gemm"].items()
+            for k, v in row.get("of_gemm", {}).items()
         )
         print(
             f"[{name}] rerank {batch} {row['shape']}: int8 {row['int8_speedup_vs_torch']}x torch "
             f"(median of rounds {row['int8_speedup_by_round']}; ratio of the medians "
             f"{row.get('int8_speedup_of_medians')}x; target >= 2x on AVX2, >= 3x with VNNI); "
-            f"(G)OP/s and share of the path's GEMM (target int8 >= 80%): {frac}; "
-            f"export.attention_mask_value vs ONNX Runtime's: {row.get('mask_value_speedup')}x "
+            + (
+                f"(G)OP/s and share of the path's GEMM (target int8 >= 80%): {frac}; "
+                if frac
+                else ""
+            )
+            + f"export.attention_mask_value vs ONNX Runtime's: {row.get('mask_value_speedup')}x "
             f"(rounds {row.get('mask_value_speedup_by_round')})"
         )
         if prof := row.get("int8_profile"):
@@ -84,11 +92,11 @@ def print_training(name: str, p: dict[str, Any]) -> None:
         if prof:
             parts = ", ".join(f"{k} {v:.0%}" for k, v in prof["share"].items())
             print(f"[{name}] step profile, {variant} ({prof['step_ms']} ms): {parts}")
-    t = p["training_of_gemm"]
-    print(
-        f"[{name}] training: {t['gflops']} GFLOP/s in matrix products = "
-        f"{t['fraction_of_gemm']:.0%} of the fp32 GEMM"
-    )
+    if t := p.get("training_of_gemm"):  # --deep only
+        print(
+            f"[{name}] training: {t['gflops']} GFLOP/s in matrix products = "
+            f"{t['fraction_of_gemm']:.0%} of the fp32 GEMM"
+        )
     if c := p.get("compiled_inference"):
         print(
             f"[{name}] torch.compile, scoring batch 32: {c['eager_ms']} -> {c['compiled_ms']} ms "

@@ -11,11 +11,7 @@ import onnx
 import pandas as pd
 import torch
 
-from bench.amx import amx_state
 from bench.common import cpu_description, latency_ms
-from bench.flops import inference_fractions
-from bench.limits import limits
-from bench.ort_profile import op_shares
 from bench.quality import int8_path_scores
 from ranker.config import PACKAGED_MODEL_ID, EncodeParams, ExportParams
 from ranker.model.encode import encode_frame
@@ -24,8 +20,9 @@ from ranker.onnx.export import export_onnx
 from ranker.onnx.gates import batch_arrays, ort_logits, ort_session, torch_logits
 from ranker.onnx.quantize import ORT_MASK_VALUE, quantize_int8, set_attention_mask_value
 from ranker.serve.runtime import inference_session
+from tools.isa.amx import amx_state
 
-LIMIT_REPEATS = 10  # per round; the best of them is the limit (bench/limits.py)
+LIMIT_REPEATS = 10  # per round, with --deep; the best of them is the limit (bench/deep/limits.py)
 
 
 def reranking(
@@ -35,10 +32,15 @@ def reranking(
     repeats: int,
     rounds: int,
     batches: tuple[int, ...] = (1, 32),
+    deep: bool = False,
 ) -> dict[str, Any]:
-    """Median latency over `rounds` interleaved rounds, so machine noise hits every variant;
-    each path's FLOP/s as a fraction of its own large GEMM, measured in the same round: on a
-    shared VM the limits move as much as the workload (2x within a minute, seen here)."""
+    """Median latency over `rounds` interleaved rounds, so machine noise hits every variant.
+    `deep`: each path's FLOP/s as a fraction of its own large GEMM, measured in the same
+    round (on a shared VM the limits move as much as the workload: 2x within a minute, seen
+    here), and the int8 model's ONNX Runtime profile."""
+    if deep:
+        from bench.deep.limits import limits
+
     model = load_classifier(PACKAGED_MODEL_ID, 42).eval()
     tmp = Path(tempfile.mkdtemp(prefix="bench-onnx-"))
     fp32, int8 = tmp / "model.onnx", tmp / "model.int8.onnx"
@@ -59,7 +61,8 @@ def reranking(
         runs: dict[str, list[float]] = {"torch_eager": [], **{name: [] for name in sessions}}
         bounds: list[dict[str, Any]] = []
         for _ in range(rounds):
-            bounds.append(limits(repeats=LIMIT_REPEATS))
+            if deep:
+                bounds.append(limits(repeats=LIMIT_REPEATS))
             with torch.inference_mode():
                 runs["torch_eager"].append(
                     latency_ms(lambda a=arrays: torch_logits(model, a), repeats)
@@ -83,12 +86,15 @@ def reranking(
         row["fp32_speedup_vs_torch"] = round(row["torch_eager"] / row["onnx_fp32"], 2)
         row["pairs_per_s"] = {k: round(batch / row[k] * 1000, 1) for k in runs}
         row["shape"] = list(arrays["input_ids"].shape)
-        real = int(arrays["attention_mask"].sum())
-        row["of_gemm"] = per_round_fractions(model, row["shape"], real, runs, bounds)
-        row["limits_by_round"] = [
-            {k: v.get("gflops", v.get("gops")) for k, v in b.items()} for b in bounds
-        ]
-        row["int8_profile"] = op_shares(int8, arrays)
+        if deep:
+            from bench.deep.ort_profile import op_shares
+
+            real = int(arrays["attention_mask"].sum())
+            row["of_gemm"] = per_round_fractions(model, row["shape"], real, runs, bounds)
+            row["limits_by_round"] = [
+                {k: v.get("gflops", v.get("gops")) for k, v in b.items()} for b in bounds
+            ]
+            row["int8_profile"] = op_shares(int8, arrays)
         out[f"batch{batch}_ms"] = row
     return out
 
@@ -101,6 +107,8 @@ def per_round_fractions(
     bounds: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """Each path's rate and fraction of its GEMM round by round, and their medians."""
+    from bench.deep.flops import inference_fractions
+
     by_round = [
         inference_fractions(model, shape, real, {k: v[i] for k, v in runs.items()}, bounds[i])
         for i in range(len(bounds))
@@ -120,12 +128,18 @@ def per_round_fractions(
 def int8_path(args: Any, tokenizer: Any, _: Any, valid_df: pd.DataFrame) -> dict[str, Any]:
     """Reranking at batch 32 against this process's own GEMM limits: in the no_amx child,
     ONNX Runtime's int8 on AVX-512 VNNI. Training is not measured there: fp32 never uses AMX."""
-    bounds = limits()
+    bounds = {}
+    if args.deep:
+        from bench.deep.limits import limits
+
+        bounds = {"limits": limits()}
     frame = encode_frame(valid_df, tokenizer, EncodeParams()).to_pandas()
-    rows = reranking(tokenizer, frame, repeats=args.repeats, rounds=args.rounds, batches=(32,))
+    rows = reranking(
+        tokenizer, frame, repeats=args.repeats, rounds=args.rounds, batches=(32,), deep=args.deep
+    )
     return {
         "machine": cpu_description(),
-        "limits": bounds,
+        **bounds,
         "reranking": rows,
         "amx": amx_state(),
         "int8_scores": int8_path_scores(),

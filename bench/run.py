@@ -1,16 +1,17 @@
 """`make bench`: this project's fast paths against the reference recipe, on one machine, in one run.
 
 Prints ratios and writes `bench/results.json`. Targets are reported, never asserted. One module
-per measurement: training.py, profile.py, limits.py, reranking.py, quality.py, flops.py,
-pipeline.py, trec_memory.py, scale.py; children.py runs some in child processes, report.py
-prints them. `--only scale` (etc.) runs some of them; `--quick`
-(`make bench-quick`) only the headline ratios, in a few minutes, into results-quick.json.
+per measurement: training.py, reranking.py, quality.py, pipeline.py, scale.py (and
+tools/trec_memory.py); children.py runs some in child processes, report.py prints them.
+`--only scale` (etc.) runs some of them; `--quick` (`make bench-quick`) only the headline ratios, in a few minutes, into
+results-quick.json; `--deep` (`make bench-deep`) adds the investigations of bench/deep/ (GEMM
+limits and fractions of them, step and ONNX Runtime profiles).
 
 Section `paths` runs on the instruction-set paths of this CPU: its native one, AVX2 (in a
 child process with torch's caps set: oneDNN, MKL and ATen's own kernels), the path of most
 users' CPUs, and on an AMX CPU ONNX Runtime's int8 on AVX-512 VNNI (a child refused AMX,
-bench/amx.py). ONNX Runtime has no ISA cap (MLAS picks kernels from CPUID): the AVX2 child
-answers CPUID as an AVX2-only CPU where the CPU can fault on it (bench/cpuid.py), and
+tools/isa/amx.py). ONNX Runtime has no ISA cap (MLAS picks kernels from CPUID): the AVX2 child
+answers CPUID as an AVX2-only CPU where the CPU can fault on it (tools/isa/cpuid.py), and
 otherwise runs ONNX Runtime on this CPU's native path, labelled so.
 """
 
@@ -26,11 +27,9 @@ from typing import Any
 
 import torch
 
-from bench.amx import amx_state
 from bench.children import allocator_children, avx2_child, no_amx_child
 from bench.common import ROOT, cpu_description, reference_scale_set, title_lengths
-from bench.flops import spec_peak, training_fraction
-from bench.limits import limits
+from bench.deep.flops import training_limits
 from bench.pipeline import peak_memory_full_scale, repro_noop_seconds
 from bench.quality import attach_int8_agreement, int8_path_scores, int8_quality, prepare_int8_files
 from bench.report import print_machine, print_summary
@@ -43,12 +42,13 @@ from bench.training import (
     interleaved,
     training_throughput,
 )
-from bench.trec_memory import metadata_peak
 from ranker.config import PACKAGED_MODEL_ID, EncodeParams, SplitParams, TrainParams
 from ranker.data.sample import generate_sample
 from ranker.data.split import split_pairs
 from ranker.model.encode import encode_frame
 from ranker.model.modeling import load_tokenizer, native_bf16
+from tools.isa.amx import amx_state
+from tools.trec_memory import metadata_peak
 
 log = logging.getLogger("bench")
 SECTIONS = ("paths", "training", "reranking", "pipeline", "scale")
@@ -70,6 +70,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--quick", action="store_true", help="headline ratios only, fewer steps (a few minutes)"
+    )
+    parser.add_argument(
+        "--deep", action="store_true", help="also the GEMM limits and profiles of bench/deep/"
     )
     parser.add_argument("--child", choices=["avx2", "allocator", "no_amx"], help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -126,7 +129,7 @@ def main() -> None:
     if "reranking" in args.only:
         valid_frame = encode_frame(valid_df, tokenizer, EncodeParams()).to_pandas()
         results["reranking"] = reranking(
-            tokenizer, valid_frame, repeats=args.repeats, rounds=args.rounds
+            tokenizer, valid_frame, repeats=args.repeats, rounds=args.rounds, deep=args.deep
         )
         results["int8_quality"] = int8_quality()
     if "pipeline" in args.only:
@@ -151,7 +154,6 @@ def isa_path(args: argparse.Namespace, tokenizer: Any, train_df: Any, valid_df: 
     that bound it, full fine-tuning (reference vs project, the step's profile, the candidate
     fast paths with and without), and reranking at batch 32 (torch vs ONNX Runtime)."""
     rows = bench_rows(train_df, args.steps)
-    bounds = limits()
     names = ("project", "frozen_word_embeddings") if args.quick else tuple(VARIANTS)
     if args.child == "avx2":
         # Inductor writes kernels for the host CPU, not for ATen's capped dispatch: under
@@ -163,7 +165,7 @@ def isa_path(args: argparse.Namespace, tokenizer: Any, train_df: Any, valid_df: 
         names=names,
         steps=args.steps,
         rounds=args.train_rounds,
-        profile=("project", "frozen_word_embeddings"),
+        profile=("project", "frozen_word_embeddings") if args.deep else (),
     )
     for name, row in variants.items():
         log.info(
@@ -183,19 +185,17 @@ def isa_path(args: argparse.Namespace, tokenizer: Any, train_df: Any, valid_df: 
     return {
         **compiled,
         **full_scale,
+        **(training_limits(project) if args.deep else {}),
         "machine": cpu_description(),
-        "limits": {**bounds, "spec_fp32": spec_peak()},
         "reference": ref,
         "variants": variants,
-        "training_of_gemm": training_fraction(
-            project["profile"], project["step_ms"] / 1000, bounds
-        ),
         "reranking": reranking(
             tokenizer,
             valid_frame,
             repeats=args.repeats,
             rounds=args.rounds,
             batches=(32,),
+            deep=args.deep,
         ),
         "amx": amx_state(),  # granted: a library here asked for AMX and got it
         "int8_scores": int8_path_scores(),

@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 from transformers import default_data_collator
 
-from bench.profile import WARMUP_STEPS, profile_steps, step_clock
+from bench.common import WARMUP_STEPS, step_clock
 from ranker.config import PACKAGED_MODEL_ID, EncodeParams, RunParams, TrainParams
 from ranker.model.batches import PairDataset, make_collator
 from ranker.model.encode import encode_frame
@@ -91,7 +91,7 @@ def training_throughput(
 ) -> dict[str, Any]:
     """Pairs/s of the steps after the first WARMUP_STEPS, as over a long epoch (the Trainer's
     start and the warm-up are reported apart). `reference` pads to 128 with random batches;
-    `variant` names a VARIANTS entry; `profile` adds the per-step breakdown (bench/profile.py)
+    `variant` names a VARIANTS entry; `profile` adds the per-step breakdown (bench/deep/profile.py)
     from a second, profiled run of the same steps."""
     if steps <= WARMUP_STEPS:
         raise ValueError(f"--steps must exceed {WARMUP_STEPS}")
@@ -140,6 +140,8 @@ def training_throughput(
         "precision": precision,
     }
     if profile:
+        from bench.deep.profile import profile_steps
+
         out["profile"] = profile_steps(build(), steps)
     return out
 

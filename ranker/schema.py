@@ -1,4 +1,6 @@
-"""Checking one params section against its dataclass: known keys, types, ranges.
+"""Declaring and checking params: `param()` declares a field with its meaning, default and
+range (the one place a param is documented: docs/params.md is generated from it), and
+`build_section` checks one params section against its dataclass: known keys, types, ranges.
 
 The generic half of `ranker/config.py` (which declares the sections): every error is one
 line naming the key and what was wrong.
@@ -14,6 +16,56 @@ from typing import Any, Literal
 
 from ranker.errors import ParamError
 
+# Operational settings that left params.yaml (they rerun nothing): where each went.
+MOVED = {
+    "data.timeout_s": "RANKER_DOWNLOAD_TIMEOUT_S",
+    "data.retries": "RANKER_DOWNLOAD_RETRIES",
+    "data.max_bytes": "RANKER_DOWNLOAD_MAX_BYTES",
+    "distributed.rdzv_endpoint": "PET_RDZV_ENDPOINT",
+    "distributed.rdzv_id": "PET_RDZV_ID",
+}
+
+
+def param(
+    default: Any,
+    doc: str,
+    *,
+    min: float | None = None,
+    max: float | None = None,
+    open: bool = False,  # both bounds exclusive
+    open_min: bool = False,
+    advanced: bool = False,
+    env: str | None = None,
+) -> Any:
+    """A dataclass field with its documentation. `advanced`: a switch that leaves the logits
+    unchanged (a faster path, gated), listed apart on the params page. `env`: an operational
+    setting read from that environment variable, never a DVC param."""
+    meta: dict[str, Any] = {"doc": " ".join(doc.split()), "advanced": advanced}
+    for key, value in (("min", min), ("max", max), ("env", env)):
+        if value is not None:
+            meta[key] = value
+    if open:
+        meta["open"] = True
+    if open_min:
+        meta["open_min"] = True
+    if isinstance(default, list | dict | set):
+        raise TypeError("param(): a mutable default; use a tuple")
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def range_text(meta: dict[str, Any]) -> str:
+    """The range a field's metadata states, as the errors word it: '>= 1', '(0, 1)'."""
+    lo, hi = meta.get("min"), meta.get("max")
+    open_lo = meta.get("open", False) or meta.get("open_min", False)
+    open_hi = meta.get("open", False)
+    if lo is not None and hi is not None:
+        return f"{'(' if open_lo else '['}{lo}, {hi}{')' if open_hi else ']'}"
+    if lo is not None:
+        return f"{'>' if open_lo else '>='} {lo}"
+    if hi is not None:
+        return f"<= {hi}"
+    return ""
+
 
 def _type_name(tp: Any) -> str:
     origin = typing.get_origin(tp)
@@ -24,7 +76,7 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
-def _coerce(key: str, value: Any, tp: Any) -> Any:
+def coerce(key: str, value: Any, tp: Any) -> Any:
     """Check `value` against the annotation `tp`; return it (floats may arrive as ints or strings)."""
     args = typing.get_args(tp)
     origin = typing.get_origin(tp)
@@ -34,13 +86,13 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
         raise ParamError(f"{key}: {value!r} is not one of {', '.join(map(repr, args))}")
     if origin is tuple:
         if isinstance(value, list | tuple):
-            return tuple(_coerce(f"{key}[{i}]", v, args[0]) for i, v in enumerate(value))
+            return tuple(coerce(f"{key}[{i}]", v, args[0]) for i, v in enumerate(value))
         raise ParamError(f"{key}: {value!r} is not a list")
     if args and type(None) in args:
         if value is None:
             return None
         inner = [a for a in args if a is not type(None)]
-        return _coerce(key, value, inner[0])
+        return coerce(key, value, inner[0])
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -59,7 +111,7 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
     raise ParamError(f"{key}: {value!r} is not a valid {_type_name(tp)}")
 
 
-def _check_range(key: str, value: Any, meta: dict[str, Any]) -> None:
+def check_range(key: str, value: Any, meta: dict[str, Any]) -> None:
     if value is None or isinstance(value, str | bool):
         return
     lo, hi = meta.get("min"), meta.get("max")
@@ -79,6 +131,11 @@ def build_section(cls: type, section: str, raw: Any) -> Any:
         raise ParamError(f"{section}: expected a mapping of keys, got {raw!r}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - set(fields))
+    if moved := MOVED.get(f"{section}.{unknown[0]}" if unknown else ""):
+        raise ParamError(
+            f"{section}.{unknown[0]}: no longer a param (it decides nothing about the model); "
+            f"set the environment variable {moved} instead"
+        )
     if unknown:
         raise ParamError(
             f"{section}.{unknown[0]}: unknown param; valid keys in '{section}': {', '.join(fields)}"
@@ -87,6 +144,6 @@ def build_section(cls: type, section: str, raw: Any) -> Any:
     values = {}
     for name, value in raw.items():
         key = f"{section}.{name}"
-        values[name] = _coerce(key, value, hints[name])
-        _check_range(key, values[name], dict(fields[name].metadata))
+        values[name] = coerce(key, value, hints[name])
+        check_range(key, values[name], dict(fields[name].metadata))
     return cls(**values)

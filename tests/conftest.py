@@ -1,4 +1,8 @@
-"""Shared fixtures: a tiny random BERT, and a pipeline repo copy that runs on it in seconds."""
+"""Shared fixtures: a tiny random BERT, and a pipeline repo copy that runs on it in seconds.
+
+Tiers (docs/code-layout.md): a test that runs the pipeline (DVC, a stage's process, or a
+fixture that does) is marked `pipeline` here, by what it calls, never by hand; `make
+test-fast` runs everything else, `make test` all of it."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -192,3 +197,46 @@ def onnx_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         metrics_path=out.parent / "m.json",
     )
     return out
+
+
+# Calls that start the pipeline or one of its stages in another process.
+PIPELINE_CALLS = frozenset({"dvc", "copy_project", "stage_cmd"})
+
+
+def _code_names(code: types.CodeType) -> set[str]:
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):  # nested functions, lambdas, comprehensions
+            names |= _code_names(const)
+    return names
+
+
+def runs_pipeline(func: Any, seen: set[Any] | None = None) -> bool:
+    """Whether `func`, or a helper of the tests it calls, calls one of PIPELINE_CALLS."""
+    seen = set() if seen is None else seen
+    func = getattr(func, "__wrapped__", func)
+    code = getattr(func, "__code__", None)
+    if code is None or func in seen:
+        return False
+    seen.add(func)
+    names = _code_names(code)
+    if names & PIPELINE_CALLS:
+        return True
+    module = sys.modules.get(getattr(func, "__module__", ""), None)
+    helpers = (getattr(module, n, None) for n in names)
+    return any(
+        runs_pipeline(h, seen)
+        for h in helpers
+        if isinstance(h, types.FunctionType) and h.__module__.startswith("tests")
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        funcs = [getattr(item, "function", None)]
+        info = getattr(item, "_fixtureinfo", None)
+        for name in getattr(item, "fixturenames", ()):
+            for fixturedef in info.name2fixturedefs.get(name, ()) if info else ():
+                funcs.append(fixturedef.func)
+        if any(f is not None and runs_pipeline(f) for f in funcs):
+            item.add_marker(pytest.mark.pipeline)

@@ -67,7 +67,7 @@ def test_relevant_titles_outscore_irrelevant_after_training(tmp_path: Path) -> N
     failures = judged[~judged["passed"]][["check", "query", "title", "score"]]
     # What the sample teaches (front matter is never relevant) carries over to junk it never
     # showed; the uncased model ignores case. Thresholds sit below the measured rates
-    # (README "Model behaviour"), so a regression in the sample or the recipe fails here.
+    # (docs/evaluation.md), so a regression in the sample or the recipe fails here.
     assert rates["junk_title_irrelevant"] >= 0.9, failures.to_string()
     assert rates["case_change"] == 1.0, failures.to_string()
     assert rates["query_as_title"] >= 0.8, failures.to_string()

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import json
-import platform
-import signal
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import pytest
 
 from bench.common import REFERENCE_SCALE_ROWS, reference_scale_set, title_lengths
-from bench.flops import encoder_flops
+from bench.deep.flops import encoder_flops
 
 
 def test_reference_scale_set_has_the_reference_size_and_schema() -> None:
@@ -34,7 +30,7 @@ def test_encoder_flops_counts_dense_layers_and_attention() -> None:
 
 
 def test_exported_flops_skip_padding_and_all_but_cls_in_the_last_layer() -> None:
-    from bench.flops import exported_flops
+    from bench.deep.flops import exported_flops
 
     config = SimpleNamespace(hidden_size=4, num_hidden_layers=2, intermediate_size=8)
     model = SimpleNamespace(config=config)
@@ -52,7 +48,7 @@ def test_exported_flops_skip_padding_and_all_but_cls_in_the_last_layer() -> None
 
 
 def test_profile_buckets_follow_the_range_an_op_runs_in() -> None:
-    from bench.profile import _bucket_of
+    from bench.deep.profile import _bucket_of
 
     assert _bucket_of("aten::addmm", []) == "matmul"
     assert _bucket_of("aten::bmm", []) == "attention"  # only attention batches products
@@ -72,7 +68,7 @@ def test_profile_buckets_follow_the_range_an_op_runs_in() -> None:
 def test_step_profile_accounts_for_the_step(tiny_model_dir) -> None:
     """On the tiny model: every bucket present, their sum the step, and the profiler's count
     of matrix-product FLOPs equal to 3 x the forward's (forward, and backward's two)."""
-    from bench.profile import BUCKETS, profile_steps
+    from bench.deep.profile import BUCKETS, profile_steps
     from bench.training import make_trainer
     from ranker.config import EncodeParams
     from ranker.data.sample import generate_sample
@@ -142,94 +138,10 @@ def test_interleaved_rounds_take_the_median_ratio(monkeypatch: pytest.MonkeyPatc
     assert ref["samples_per_s"] == 10.0 and ref["rounds"] == 3
 
 
-@pytest.mark.skipif(
-    not (sys.platform.startswith("linux") and platform.machine() == "x86_64"),
-    reason="AMX permission exists only on x86-64 Linux",
-)
-def test_a_process_with_amx_denied_cannot_get_it() -> None:
-    """The no_amx child's premise: after deny_amx() the request ONNX Runtime's MLAS makes
-    before its AMX kernels fails with the filter's EPERM (so it runs its VNNI kernels), on a
-    CPU with AMX or without, and other calls, arch_prctl's own included, still work."""
-    from bench.common import ROOT
-
-    code = (
-        "import errno, json, os; from bench.amx import amx_state, deny_amx, request_amx; "
-        "deny_amx(); "
-        "print(json.dumps([errno.errorcode[request_amx()], amx_state(), os.getpid() > 0]))"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
-    )
-    request, state, other_calls = json.loads(done.stdout)
-    assert request == "EPERM" and other_calls
-    assert state in ("not granted", "unknown")  # unknown: a kernel before 5.16
-
-
-def _masked_run(code: str) -> subprocess.CompletedProcess:
-    from bench.common import ROOT
-
-    prelude = "from bench import cpuid; cpuid.mask_to_avx2(); "
-    return subprocess.run(
-        [sys.executable, "-c", prelude + code],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,  # a handler that answered its own fault forever would hang here
-    )
-
-
-def _no_cpuid_mask() -> str | None:
-    from bench.cpuid import unavailable
-
-    return unavailable()
-
-
-@pytest.mark.skipif(bool(_no_cpuid_mask()), reason=_no_cpuid_mask() or "")
-def test_a_process_with_cpuid_masked_sees_an_avx2_only_cpu() -> None:
-    """The avx2 child's premise: after mask_to_avx2() the libraries that pick kernels from
-    CPUID see AVX2 and nothing above it, whatever this CPU has, and the mask answered them."""
-    code = (
-        "import json, torch; from numpy._core._multiarray_umath import __cpu_features__ as f; "
-        "print(json.dumps([f['AVX2'], f['FMA3'], f['AVX512F'], f['AVX512_SKX'], "
-        "torch.backends.cpu.get_cpu_capability(), cpuid.mask_state()]))"
-    )
-    done = _masked_run(code)
-    assert done.returncode == 0, done.stderr
-    avx2, fma, avx512f, skx, torch_isa, state = json.loads(done.stdout)
-    assert (avx2, fma, avx512f, skx, torch_isa) == (True, True, False, False, "AVX2")
-    answered = int(state.split("(")[1].split()[0])
-    assert state.startswith("avx2 (") and answered > 0
-
-
-@pytest.mark.skipif(bool(_no_cpuid_mask()), reason=_no_cpuid_mask() or "")
-def test_a_real_crash_in_a_masked_process_still_crashes() -> None:
-    """The handler answers CPUID only: any other SIGSEGV reaches the default action, so a
-    crashing child dies (and the bench reports it) instead of looping in the handler."""
-    done = _masked_run("import ctypes; ctypes.string_at(0)")
-    assert done.returncode == -signal.SIGSEGV
-
-
-def test_the_avx2_only_mask_clears_what_an_avx2_cpu_lacks() -> None:
-    """Every 512-bit, VNNI and AMX feature bit MLAS, oneDNN or cpuinfo test is cleared; AVX2,
-    FMA and the rest of leaf 7 (BMI2, VAES, ...) stay as the CPU has them."""
-    from bench.cpuid import AVX2_ONLY
-
-    cleared = {name: (key, bit) for key, bits in AVX2_ONLY.items() for name, bit in bits.items()}
-    assert cleared["avx512f"] == ((7, 0, "ebx"), 16)
-    assert cleared["avx512_vnni"] == ((7, 0, "ecx"), 11)
-    assert cleared["avx_vnni"] == ((7, 1, "eax"), 4)
-    assert cleared["amx_int8"] == ((7, 0, "edx"), 25)
-    kept = {(7, 0, "ebx"): (5, 8, 3), (7, 0, "ecx"): (9, 10)}  # avx2 bmi2 bmi1; vaes vpclmul
-    for key, bits in kept.items():
-        assert not set(bits) & set(AVX2_ONLY[key].values())
-    for bits in AVX2_ONLY.values():
-        assert len(set(bits.values())) == len(bits) and all(0 <= b < 32 for b in bits.values())
-
-
 def test_fractions_of_the_limit_are_taken_round_by_round() -> None:
     """A round where the VM slowed both the model and its GEMM gives the same fraction as a
     fast one: each latency is judged against the limit measured in its own round."""
-    from bench.flops import exported_flops
+    from bench.deep.flops import exported_flops
     from bench.reranking import per_round_fractions
 
     model = SimpleNamespace(

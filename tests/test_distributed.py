@@ -59,14 +59,16 @@ def test_torchrun_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
     assert one[one.index("--nproc-per-node") + 1] == "2"
     assert one[one.index("--rdzv-endpoint") + 1] == "127.0.0.1:0"  # a free port
     assert one[-4:] == ["--module", "stages.train", "--x", "1"]
-    params = DistributedParams(nnodes=2, rdzv_endpoint="10.0.0.1:29400", rdzv_id="job")
+    params = DistributedParams(nnodes=2)
     two = distributed.torchrun_argv(params, module="m", args=[])
-    assert two[two.index("--rdzv-endpoint") + 1] == "10.0.0.1:29400"
-    assert two[two.index("--nnodes") + 1] == "2" and two[two.index("--rdzv-id") + 1] == "job"
+    assert two[two.index("--rdzv-endpoint") + 1] == "127.0.0.1:29400"  # the default
+    assert two[two.index("--rdzv-id") + 1] == "ranker-train"
     # torchrun's own environment names pick the machine; they cannot change the counts.
+    monkeypatch.setenv("PET_RDZV_ID", "job")
     monkeypatch.setenv("PET_RDZV_ENDPOINT", "node0:1234")
     two = distributed.torchrun_argv(params, module="m", args=[])
     assert two[two.index("--rdzv-endpoint") + 1] == "node0:1234"
+    assert two[two.index("--nnodes") + 1] == "2" and two[two.index("--rdzv-id") + 1] == "job"
     monkeypatch.setenv("PET_NNODES", "3")
     with pytest.raises(ParamError, match=r"PET_NNODES=3 disagrees with distributed\.nnodes: 2"):
         distributed.torchrun_argv(params, module="m", args=[])
@@ -104,8 +106,7 @@ def test_two_nodes_over_c10d_on_localhost(pipeline_repo: Path, tmp_path: Path) -
     repo = copy_repo(pipeline_repo, tmp_path / "repo")
     single = train_metrics(repo)
     set_param(repo, "distributed", "nnodes", 2)
-    set_param(repo, "distributed", "rdzv_id", f"test-{os.getpid()}")
-    env = tool_env(PET_RDZV_ENDPOINT=f"127.0.0.1:{free_port()}")
+    env = tool_env(PET_RDZV_ENDPOINT=f"127.0.0.1:{free_port()}", PET_RDZV_ID=f"test-{os.getpid()}")
     # Node 1 joins with the documented `make join`; node 0 runs the stage through DVC.
     node1 = subprocess.Popen(
         ["make", "-s", "-f", str(ROOT / "Makefile"), "join"],
@@ -137,8 +138,7 @@ def test_two_nodes_over_c10d_on_localhost(pipeline_repo: Path, tmp_path: Path) -
 def test_two_machines_claiming_node_zero_fail_clearly(pipeline_repo: Path, tmp_path: Path) -> None:
     repo = copy_repo(pipeline_repo, tmp_path / "repo")
     set_param(repo, "distributed", "nnodes", 2)
-    set_param(repo, "distributed", "rdzv_id", f"dup-{os.getpid()}")
-    env = tool_env(PET_RDZV_ENDPOINT=f"127.0.0.1:{free_port()}")
+    env = tool_env(PET_RDZV_ENDPOINT=f"127.0.0.1:{free_port()}", PET_RDZV_ID=f"dup-{os.getpid()}")
     procs = [
         subprocess.Popen(stage_cmd(), cwd=repo, env=env, stderr=subprocess.PIPE, text=True)
         for _ in range(2)

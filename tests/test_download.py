@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -63,10 +64,19 @@ def out(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
     yield tmp_path / "data" / "raw", tmp_path / "metrics" / "data.json"
 
 
-def params(url: str, **kw: object) -> DataParams:
-    base = {"source": url, "timeout_s": 0.5, "retries": 2}
-    base.update(kw)
-    return DataParams(**base)  # type: ignore[arg-type]
+@pytest.fixture(autouse=True)
+def quick_downloads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Short timeouts and two retries, as RANKER_DOWNLOAD_* set them for a user."""
+    monkeypatch.setenv("RANKER_DOWNLOAD_TIMEOUT_S", "0.5")
+    monkeypatch.setenv("RANKER_DOWNLOAD_RETRIES", "2")
+
+
+def params(url: str, *, retries: int | None = None, **kw: object) -> DataParams:
+    """DataParams for `url`; `retries` as a user sets it, in the environment (restored after
+    the test by quick_downloads' monkeypatch, which saved the original value)."""
+    if retries is not None:
+        os.environ["RANKER_DOWNLOAD_RETRIES"] = str(retries)
+    return DataParams(source=url, **kw)  # type: ignore[arg-type]
 
 
 def test_success_with_checksum(out: tuple[Path, Path]) -> None:

@@ -30,6 +30,8 @@ from ranker.onnx.quantize import quantize_int8
 from ranker.serve import contract
 from ranker.serve.contract import INPUTS
 from ranker.serve.runtime import inference_session
+from tests.conftest import ROOT
+from tools.isa.cpuid import unavailable as cpuid_mask_unavailable
 
 
 @pytest.fixture(scope="module")
@@ -370,12 +372,6 @@ def test_int8_weights_cannot_saturate_avx2s_product(
     assert (largest <= 64) if reduce_range else (largest > 64), largest
 
 
-def _cpuid_mask_unavailable() -> str | None:
-    from bench.cpuid import unavailable
-
-    return unavailable()
-
-
 def _saturating_matmul(path: Path) -> np.ndarray:
     """A one-MatMul model and an input where AVX2's int16 pair sums overflow at full range:
     inputs in [0, 1] quantize to uint8 up to 255, and a column of equal positive weights to
@@ -399,17 +395,15 @@ def _saturating_matmul(path: Path) -> np.ndarray:
     return x
 
 
-@pytest.mark.skipif(bool(_cpuid_mask_unavailable()), reason=_cpuid_mask_unavailable() or "")
+@pytest.mark.skipif(bool(cpuid_mask_unavailable()), reason=cpuid_mask_unavailable() or "")
 def test_int8_scores_agree_on_an_avx2_cpu(tmp_path: Path) -> None:
     """With 7-bit weights (`export.reduce_range`) the gate's int8 numbers, computed on the
     export machine, hold on an AVX2-only CPU (Zen 3): the same file run in a process whose
-    CPUID reports AVX2 only (bench/cpuid.py), so that ONNX Runtime runs its AVX2 int8
+    CPUID reports AVX2 only (`python -m tools.isa --avx2`), so that ONNX Runtime runs its AVX2 int8
     kernels, gives the same outputs; with full-range weights they saturate (the control)."""
     import subprocess
     import sys
     from types import SimpleNamespace
-
-    from bench.common import ROOT
 
     x = _saturating_matmul(tmp_path / "fp32.onnx")
     np.save(tmp_path / "x.npy", x)
@@ -421,14 +415,17 @@ def test_int8_scores_agree_on_an_avx2_cpu(tmp_path: Path) -> None:
             reduce_range=reduce_range,
         )
     code = (
-        "import sys, numpy as np; from bench import cpuid; cpuid.mask_to_avx2(); "
+        "import sys, numpy as np; from tools.isa import cpuid; "
         "from ranker.serve.runtime import inference_session; "
         "x = np.load(sys.argv[1] + '/x.npy'); "
         "[np.save(f'{sys.argv[1]}/avx2-{r}.npy', inference_session(f'{sys.argv[1]}/int8-{r}.onnx', 1).run(None, {'x': x})[0]) for r in (True, False)]; "
         "print(cpuid.mask_state())"
     )  # fmt: skip
     done = subprocess.run(
-        [sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-m", "tools.isa", "--avx2", "-c", code, str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("avx2 (")

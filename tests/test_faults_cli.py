@@ -62,7 +62,7 @@ def test_non_utf8_titles_are_one_line(onnx_dir: Path, tmp_path: Path, how: str) 
     else:
         args, stdin, name = (["-f", "-"] if how == "-f -" else []), data, "stdin"
     proc = subprocess.run(
-        [sys.executable, "-m", "ranker.serve.rerank", "-m", str(onnx_dir), "-q", "covid", *args],
+        [sys.executable, "-m", "ranker.serve.cli", "-m", str(onnx_dir), "-q", "covid", *args],
         input=stdin or b"",
         capture_output=True,
         env=tool_env(),

@@ -81,11 +81,15 @@ def source() -> Iterator[Source]:
     server.close()
 
 
-def test_truncated_body_is_retried_and_reported_in_one_line(source: Source, tmp_path: Path) -> None:
+def test_truncated_body_is_retried_and_reported_in_one_line(
+    source: Source, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     source.length = len(PAIRS) + 100
+    monkeypatch.setenv("RANKER_DOWNLOAD_RETRIES", "2")
+    monkeypatch.setenv("RANKER_DOWNLOAD_TIMEOUT_S", "5")
     with pytest.raises(DownloadError) as info:
         run_download(
-            DataParams(source=source.url, retries=2, timeout_s=5),
+            DataParams(source=source.url),
             tmp_path / "data/raw",
             tmp_path / "m.json",
         )
@@ -100,13 +104,14 @@ def test_truncated_body_is_retried_and_reported_in_one_line(source: Source, tmp_
 
 # Peak RSS from VmHWM: ru_maxrss would include the forking pytest process's own peak.
 HOSTILE = """
-import re, sys
+import os, re, sys
 from pathlib import Path
 from ranker.config import DataParams
 from ranker.data.download import run_download
-url, cap, out = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
+url, cap, out = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+os.environ.update(RANKER_DOWNLOAD_MAX_BYTES=cap, RANKER_DOWNLOAD_RETRIES="0")
 try:
-    run_download(DataParams(source=url, max_bytes=cap, retries=0), out / "raw", out / "m.json")
+    run_download(DataParams(source=url), out / "raw", out / "m.json")
 except Exception as exc:
     print(type(exc).__name__, exc)
 hwm = re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read())
@@ -135,7 +140,7 @@ def test_hostile_body_is_stopped_in_bounded_memory(
     message, peak_mib = proc.stdout.strip().splitlines()
     assert message.startswith(error), message
     if body == "endless":
-        assert "larger than data.max_bytes (20971520 bytes)" in message
+        assert "larger than RANKER_DOWNLOAD_MAX_BYTES (20971520 bytes)" in message
     else:
         assert "not UTF-8 text (byte 0xff at line 1)" in message
     # Importing pandas and torch-free ranker costs ~150 MiB; the body never sits in memory.

@@ -14,13 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.cpuid import unavailable as cpuid_mask_unavailable
 from tests.conftest import ROOT, tool_env
+from tools.isa.cpuid import unavailable as cpuid_mask_unavailable
 
 # Any import of torch or transformers fails in the child: the CLI must not need them.
 BLOCK = (
     "import sys; sys.modules['torch'] = None; sys.modules['transformers'] = None; "
-    "from ranker.serve.rerank import main; sys.exit(main(sys.argv[1:]))"
+    "from ranker.serve.cli import main; sys.exit(main(sys.argv[1:]))"
 )
 
 TITLES = [
@@ -105,16 +105,13 @@ def test_the_saturation_probe_agrees_with_the_cpus_class() -> None:
 
 @pytest.mark.skipif(bool(cpuid_mask_unavailable()), reason=cpuid_mask_unavailable() or "")
 def test_cli_warns_on_an_avx2_cpu_for_int8_only(onnx_dir: Path) -> None:
-    """In a process whose CPUID reports AVX2 only (bench/cpuid.py) ONNX Runtime runs its
-    saturating int8 kernel: the probe sees it, and `--int8` prints one warning line."""
-    masked = BLOCK.replace(
-        "from ranker", "from bench import cpuid; cpuid.mask_to_avx2(); from ranker"
-    )
+    """In a process whose CPUID reports AVX2 only (`python -m tools.isa --avx2`) ONNX Runtime
+    runs its saturating int8 kernel: the probe sees it, and `--int8` prints one warning line."""
     warnings = {}
     for variant in ("--int8", None):
         args = ["-m", str(onnx_dir), "-q", "masks", *([variant] if variant else []), *TITLES]
         proc = subprocess.run(
-            [sys.executable, "-c", masked, *args],
+            [sys.executable, "-m", "tools.isa", "--avx2", "-c", BLOCK, *args],
             capture_output=True,
             text=True,
             env=tool_env(),

@@ -96,7 +96,9 @@ def http_shared(shared_trec: Path) -> Iterator[str]:
 
 
 @pytest.mark.network
-def test_urls_with_checksums(http_shared: str, shared_trec: Path, tmp_path: Path) -> None:
+def test_urls_with_checksums(
+    http_shared: str, shared_trec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     digests = {
         n: hashlib.sha256((shared_trec / f).read_bytes()).hexdigest() for n, f in FILES.items()
     }
@@ -109,8 +111,9 @@ def test_urls_with_checksums(http_shared: str, shared_trec: Path, tmp_path: Path
         tmp_path / "404.yaml",
         {**{n: f"{http_shared}/{f}" for n, f in FILES.items()}, "qrels": f"{http_shared}/nope.txt"},
     )
+    monkeypatch.setenv("RANKER_DOWNLOAD_RETRIES", "0")
     with pytest.raises(DownloadError, match=r"nope\.txt: HTTP 404"):
-        download(missing, tmp_path, retries=0)
+        download(missing, tmp_path)
 
 
 def test_dvc_download_stage_on_a_spec(shared_trec: Path, tmp_path: Path) -> None:
@@ -137,7 +140,7 @@ def test_bad_metadata_is_one_line(tmp_path: Path) -> None:
 def test_metadata_memory_does_not_grow_with_the_file(tmp_path: Path) -> None:
     """A generated 200 MB metadata.csv (long abstracts, as CORD-19's) read for 1,000 judged
     documents: peak RSS of a fresh process stays far below the file's size."""
-    from bench.trec_memory import metadata_peak
+    from tools.trec_memory import metadata_peak
 
     measured = metadata_peak(size_mb=200, judged=1000)
     assert measured.get("titles_kept") == 1000, measured

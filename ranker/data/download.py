@@ -7,6 +7,7 @@ validation; on any error the output directory is left absent.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Iterable, Iterator
@@ -19,6 +20,7 @@ from tqdm.auto import tqdm
 from ranker.config import DataParams
 from ranker.errors import DownloadError
 from ranker.files import atomic_path, sha256_file, write_json
+from ranker.settings import DownloadSettings, from_env
 from ranker.data.sample import SAMPLE_NOTE, generate_sample, load_topics
 from ranker.data.trec import build_from_spec, load_spec
 from ranker.data.validate import Utf8Check, read_pairs_chunks, validate_file
@@ -59,8 +61,8 @@ def stream_to(
             size += len(chunk)
             if size > max_bytes:
                 raise DownloadError(
-                    f"{name}: larger than data.max_bytes ({max_bytes} bytes); "
-                    "raise data.max_bytes if this file is expected"
+                    f"{name}: larger than RANKER_DOWNLOAD_MAX_BYTES ({max_bytes} bytes); "
+                    "raise it if this file is expected"
                 )
             check.feed(chunk)
             fh.write(chunk)
@@ -89,8 +91,8 @@ def fetch_url(url: str, dest: Path, *, timeout_s: float, retries: int, max_bytes
                 total = int(resp.headers.get("content-length") or 0) or None
                 if total is not None and total > max_bytes:
                     raise DownloadError(
-                        f"{url}: Content-Length {total} is larger than data.max_bytes "
-                        f"({max_bytes} bytes); raise data.max_bytes if this file is expected"
+                        f"{url}: Content-Length {total} is larger than RANKER_DOWNLOAD_MAX_BYTES "
+                        f"({max_bytes} bytes); raise it if this file is expected"
                     )
                 chunks = resp.iter_content(chunk_size=CHUNK)
                 size = stream_to(chunks, dest, name=url, max_bytes=max_bytes, total=total)
@@ -122,13 +124,7 @@ def _fetch_file(location: str, sha256: str | None, scratch: Path, params: DataPa
     `scratch` (with the same cap, retries and UTF-8 check as any source); a local path is
     read in place (hashed, not copied: CORD-19's metadata.csv is 1.5 GB)."""
     if _is_url(location):
-        fetch_url(
-            location,
-            scratch,
-            timeout_s=params.timeout_s,
-            retries=params.retries,
-            max_bytes=params.max_bytes,
-        )
+        fetch_url(location, scratch, **dataclasses.asdict(from_env(DownloadSettings)))
         path = scratch
     else:
         path = Path(location).expanduser()
@@ -179,7 +175,8 @@ def fetch_source(params: DataParams, dest: Path) -> dict[str, Any]:
         df = generate_sample(params.sample_pairs_per_query, params.sample_seed, topics)
         df.to_csv(dest, index=False)
         return {"source": source, "synthetic": True, "note": SAMPLE_NOTE}
-    stream_to(_file_chunks(path), dest, name=source, max_bytes=params.max_bytes)
+    cap = from_env(DownloadSettings).max_bytes
+    stream_to(_file_chunks(path), dest, name=source, max_bytes=cap)
     return {"source": source, "synthetic": False}
 
 
@@ -198,6 +195,7 @@ def run_download(params: DataParams, out_dir: Path, metrics_path: Path) -> dict[
 
     Every step streams: the source to a scratch file, then validation chunk by chunk into
     the clean pairs file."""
+    from_env(DownloadSettings)  # a bad RANKER_DOWNLOAD_* fails before anything is fetched
     scratch = scratch_path(out_dir)
     scratch.parent.mkdir(parents=True, exist_ok=True)
     scratch.unlink(missing_ok=True)

@@ -19,6 +19,7 @@ from typing import Any
 
 from ranker.config import DistributedParams
 from ranker.errors import ParamError, TrainingError
+from ranker.settings import RendezvousSettings, from_env
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +110,8 @@ def torchrun_argv(params: DistributedParams, *, module: str, args: list[str]) ->
         # rendezvous on a free local port, private to this run.
         endpoint, rdzv_id = "127.0.0.1:0", f"standalone-{uuid.uuid4()}"
     else:
-        endpoint = os.environ.get("PET_RDZV_ENDPOINT") or params.rdzv_endpoint
-        rdzv_id = os.environ.get("PET_RDZV_ID") or params.rdzv_id
+        meet = from_env(RendezvousSettings)
+        endpoint, rdzv_id = meet.endpoint, meet.job_id
     return [
         *("--nproc-per-node", str(params.nproc_per_node), "--nnodes", str(params.nnodes)),
         *("--rdzv-backend", "c10d", "--rdzv-endpoint", endpoint, "--rdzv-id", rdzv_id),

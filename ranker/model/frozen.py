@@ -85,7 +85,7 @@ def freeze(model: torch.nn.Module, *, base: bool, word_embeddings: bool) -> int:
 
     The word-embedding matrix is half of MiniLM's weights, yet a batch touches a few hundred
     of its 30k rows: frozen, a step skips its dense gradient, its AdamW update and its share
-    of gradient clipping (README "Performance" has the time and quality measured)."""
+    of gradient clipping (docs/performance.md has the time and quality measured)."""
     if base:
         return freeze_base(model)
     if word_embeddings:

@@ -99,6 +99,7 @@ def training_arguments(
         learning_rate=params.learning_rate,
         per_device_train_batch_size=ddp.per_worker_batch(params.batch_size, workers),
         per_device_eval_batch_size=run.eval_batch_size,
+        # transformers v5 reads warmup_steps < 1 as a ratio of all steps (TrainingArguments).
         warmup_steps=params.warmup_ratio,
         weight_decay=params.weight_decay,
         eval_strategy="epoch" if selecting else "no",

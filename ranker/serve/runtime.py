@@ -8,19 +8,20 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from ranker.errors import RankerError
 from ranker.files import sha256_file
 from ranker.serve.contract import MANIFEST
 
 # ONNX Runtime's own graph optimizer would fuse Add + LayerNormalization into its contrib
-# SkipLayerNormalization, whose CPU kernel (1.32) runs ~7x slower than the two ops it replaces:
-# 1.13 ms vs 0.16 ms on a [32, 37, 384] batch here, 12 ms of a 63 ms int8 BERT batch of 32.
+# SkipLayerNormalization, whose CPU kernel (1.32) is slower than the two ops it replaces
+# (measured: docs/performance.md).
 SLOW_FUSIONS = ("SkipLayerNormFusion",)
 
 
 log = logging.getLogger(__name__)
 
 
-class ModelFileError(Exception):
+class ModelFileError(RankerError):
     """A model folder's file is missing, unreadable, or not the file its manifest names."""
 
 
@@ -91,8 +92,8 @@ def inference_session(
 def int8_product_saturates() -> bool:
     """Whether ONNX Runtime's int8 matrix product on this CPU saturates, as its AVX2 kernel
     without VNNI does: VPMADDUBSW adds two uint8 x int8 products in an int16 that full-range
-    weights overflow, so one model.int8.onnx scores differently there (README: up to 3
-    logits) than where its export gate passed it. ONNX Runtime chooses the kernel from
+    weights overflow, so one model.int8.onnx scores differently there (docs/performance.md:
+    up to 3 logits) than where its export gate passed it. ONNX Runtime chooses the kernel from
     CPUID, so rather than guess its choice from CPU flags, this runs one product whose
     adjacent pairs sum to 2 x 255 x 127 and compares it with exact integer arithmetic."""
     import numpy as np

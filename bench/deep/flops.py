@@ -1,5 +1,5 @@
 """How close each path runs to the machine's limit: achieved FLOP/s against a large GEMM of
-the same type measured in the same run (bench/limits.py), and the spec-sheet fp32 peak."""
+the same type measured in the same run (bench/deep/limits.py), and the spec-sheet fp32 peak."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def exported_flops(model: torch.nn.Module, batch: int, seq: int, real_tokens: in
     return float(2 * (earlier + last))
 
 
-# Which large GEMM (bench/limits.py) is the limit of each inference path.
+# Which large GEMM (bench/deep/limits.py) is the limit of each inference path.
 PATH_LIMIT = {
     "torch_eager": "torch_fp32",
     "onnx_fp32": "ort_fp32",
@@ -99,4 +99,17 @@ def training_fraction(profile: dict[str, Any], step_s: float, limits: dict) -> d
     return {
         "gflops": round(achieved, 1),
         "fraction_of_gemm": round(achieved / limits["torch_fp32"]["gflops"], 3),
+    }
+
+
+def training_limits(project: dict[str, Any]) -> dict[str, Any]:
+    """This path's GEMM limits, and the profiled training step as a fraction of them."""
+    from bench.deep.limits import limits
+
+    bounds = limits()
+    return {
+        "limits": {**bounds, "spec_fp32": spec_peak()},
+        "training_of_gemm": training_fraction(
+            project["profile"], project["step_ms"] / 1000, bounds
+        ),
     }

@@ -1,12 +1,12 @@
-"""Intel AMX on or off for one process, so the bench can measure the int8 path of the VNNI
-CPUs most users have (Cascade Lake, Ice Lake, AMD Zen 4: AVX-512 VNNI, no AMX) on a CPU that
-also has AMX.
+"""Intel AMX on or off for one process, so that a test or the bench can run the int8 path of
+the VNNI CPUs most users have (Cascade Lake, Ice Lake, AMD Zen 4: AVX-512 VNNI, no AMX) on a
+CPU that also has AMX.
 
 Linux hands out AMX per process: a library must ask with
 `arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)` before its first tile instruction, and
 ONNX Runtime's MLAS (like oneDNN) falls back to its AVX-512 VNNI kernels when the answer is
 no. A seccomp filter makes the answer no; nothing else changes (ONNX Runtime has no switch
-for its kernels). `python -m bench.amx ARGS` is `python -m bench.run ARGS` with the filter
+for its kernels). `python -m tools.isa --no-amx -m MODULE ARGS` runs MODULE with the filter
 installed before anything that could ask for AMX is imported.
 """
 
@@ -99,14 +99,3 @@ def amx_state() -> str:
     if _arch_prctl(ARCH_GET_XCOMP_PERM, ctypes.byref(mask)) != 0:
         return "unknown"
     return "granted" if mask.value & XFEATURE_MASK_XTILE == XFEATURE_MASK_XTILE else "not granted"
-
-
-def main() -> None:
-    deny_amx()
-    from bench.run import main as run
-
-    run()
-
-
-if __name__ == "__main__":
-    main()

@@ -5,7 +5,7 @@
  * with CPUID faulting: /proc/cpuinfo flag `cpuid_fault`); the kernel then sends SIGSEGV, and
  * this handler answers in the instruction's place: the real values with the bits asked for
  * cleared. Libraries then run the kernels of a CPU without those features, on this CPU's
- * hardware. bench/cpuid.py builds, loads and installs it (`python -m bench.cpuid`).
+ * hardware. tools/isa/cpuid.py builds, loads and installs it (`python -m tools.isa --avx2`).
  *
  * Any other SIGSEGV goes to the handler that was there before (Python's faulthandler, or
  * the default action), so a real crash still crashes.

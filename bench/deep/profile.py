@@ -11,13 +11,13 @@ two warm the allocator and the thread pool.
 from __future__ import annotations
 
 import contextlib
-import time
 from collections import defaultdict
-from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch.profiler import ProfilerActivity, profile, record_function, schedule
+
+from bench.common import WARMUP_STEPS, step_clock
 
 BUCKETS = (
     "matmul",
@@ -35,7 +35,6 @@ _MATMUL = {"aten::mm", "aten::addmm", "aten::addmv", "aten::mv"}
 # layers are mm/addmm on flattened tokens; the loss's softmax is a log_softmax).
 _ATTENTION = {"aten::bmm", "aten::baddbmm", "aten::_softmax", "aten::_softmax_backward_data"}
 _DROPOUT = {"aten::native_dropout", "aten::native_dropout_backward", "aten::bernoulli_"}
-WARMUP_STEPS = 2
 
 
 def _bucket_of(name: str, ancestors: list[str]) -> str | None:
@@ -90,23 +89,6 @@ def _annotated_clipping():
         yield
     finally:
         torch.nn.utils.clip_grad_norm_ = original
-
-
-def step_clock(then: Callable[[], Any] | None = None) -> Any:
-    """A Trainer callback noting when each optimizer step ends (its `ends`), then calling
-    `then` (the profiler's step)."""
-    from transformers import TrainerCallback
-
-    class Clock(TrainerCallback):
-        def __init__(self) -> None:
-            self.ends: list[float] = []
-
-        def on_step_end(self, args, state, control, **kwargs):
-            self.ends.append(time.perf_counter())
-            if then is not None:
-                then()
-
-    return Clock()
 
 
 def profile_steps(trainer: Any, steps: int) -> dict[str, Any]:

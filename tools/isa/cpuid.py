@@ -7,7 +7,7 @@ Runtime's MLAS cannot: it picks its kernels from CPUID. With CPUID faulting (Lin
 the process traps, and a signal handler (`cpuid_mask.c`, built here with the system's C
 compiler) answers it with the AVX-512, AVX-VNNI and AMX bits cleared. Every library that
 reads CPUID after that (MLAS, oneDNN, MKL, torch's cpuinfo, NumPy) then runs its AVX2
-kernels, on this CPU's hardware. `python -m bench.cpuid ARGS` is `python -m bench.run ARGS`
+kernels, on this CPU's hardware. `python -m tools.isa --avx2 -m MODULE ARGS` runs MODULE
 with the mask installed before anything that reads CPUID is imported.
 """
 
@@ -64,12 +64,12 @@ def unavailable() -> str | None:
     if "cpuid_fault" not in (info.read_text().split() if info.is_file() else []):
         return "this CPU (or its hypervisor) has no CPUID faulting (/proc/cpuinfo: cpuid_fault)"
     if not shutil.which(os.environ.get("CC", "cc")):
-        return "no C compiler (cc) to build bench/cpuid_mask.c"
+        return "no C compiler (cc) to build tools/isa/cpuid_mask.c"
     return None
 
 
 def _build_and_load() -> ctypes.CDLL:
-    with tempfile.TemporaryDirectory(prefix="bench-cpuid-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="isa-cpuid-") as tmp:
         lib = Path(tmp) / "cpuid_mask.so"
         cmd = [os.environ.get("CC", "cc"), "-O2", "-shared", "-fPIC", "-o", str(lib), str(SOURCE)]
         done = subprocess.run(cmd, capture_output=True, text=True)
@@ -102,17 +102,3 @@ def mask_state() -> str | None:
     if _installed is None:
         return None
     return f"avx2 ({_installed.cpuid_mask_emulated()} CPUID instructions answered)"
-
-
-def main() -> None:
-    # Through the package, not this __main__ copy: mask_state() is read from bench.cpuid.
-    from bench import cpuid
-
-    cpuid.mask_to_avx2()
-    from bench.run import main as run  # torch, ONNX Runtime, NumPy: after the mask
-
-    run()
-
-
-if __name__ == "__main__":
-    main()

