@@ -32,7 +32,8 @@ def _worker(steps: int) -> None:
     from ranker.model.batches import PairDataset, make_collator
     from ranker.model.distributed import current_world, worker_threads
     from ranker.model.encode import encode_frame
-    from ranker.model.modeling import load_classifier, load_tokenizer, set_threads
+    from ranker.model.modeling import load_classifier, set_threads
+    from ranker.model.tokenizer import load_tokenizer
 
     world = current_world()
     run, train = RunParams(), TrainParams()

@@ -15,7 +15,8 @@ from bench.training import make_trainer
 from ranker.config import PACKAGED_MODEL_ID, EncodeParams, TrainParams
 from ranker.model.batches import PairDataset, make_collator
 from ranker.model.encode import encode_frame
-from ranker.model.modeling import load_classifier, load_tokenizer
+from ranker.model.modeling import load_classifier
+from ranker.model.tokenizer import load_tokenizer
 
 
 def repro_noop_seconds(repeats: int = 3) -> dict[str, Any]:

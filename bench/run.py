@@ -46,7 +46,8 @@ from ranker.config import PACKAGED_MODEL_ID, EncodeParams, SplitParams, TrainPar
 from ranker.data.sample import generate_sample
 from ranker.data.split import split_pairs
 from ranker.model.encode import encode_frame
-from ranker.model.modeling import load_tokenizer, native_bf16
+from ranker.model.modeling import native_bf16
+from ranker.model.tokenizer import load_tokenizer
 from tools.isa.amx import amx_state
 from tools.trec_memory import metadata_peak
 

@@ -9,7 +9,7 @@ from ranker.config import load_params
 from ranker.data.validate import read_pairs_chunks
 from ranker.files import inside_repo
 from ranker.model.encode import run_encode
-from ranker.model.modeling import load_tokenizer
+from ranker.model.tokenizer import load_tokenizer
 from ranker.stage import run_stage
 
 

@@ -6,13 +6,14 @@ import argparse
 from pathlib import Path
 
 from ranker.config import load_params
+from ranker.evaluation.evaluate import run_evaluate
 from ranker.files import inside_repo
 from ranker.model.batches import make_collator
 from ranker.model.behaviour import run_behaviour
 from ranker.model.encode import load_encoded
-from ranker.model.evaluate import run_evaluate
-from ranker.model.modeling import load_classifier, load_tokenizer, set_threads
+from ranker.model.modeling import load_classifier, set_threads
 from ranker.model.predict import predict_scores
+from ranker.model.tokenizer import load_tokenizer
 from ranker.stage import run_stage
 
 

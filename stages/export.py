@@ -9,7 +9,8 @@ from pathlib import Path
 from ranker.config import load_params
 from ranker.files import inside_repo
 from ranker.model.encode import load_encoded
-from ranker.model.modeling import load_classifier, load_tokenizer, set_threads
+from ranker.model.modeling import load_classifier, set_threads
+from ranker.model.tokenizer import load_tokenizer
 from ranker.onnx.export import run_export
 from ranker.provenance import read_provenance
 from ranker.stage import run_stage

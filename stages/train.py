@@ -16,7 +16,7 @@ from ranker.config import load_params
 from ranker.files import inside_repo
 from ranker.model import checkpoints, distributed
 from ranker.model.encode import load_encoded, load_features
-from ranker.model.modeling import load_tokenizer
+from ranker.model.tokenizer import load_tokenizer
 from ranker.model.train import train_model
 from ranker.provenance import build_provenance
 from ranker.stage import run_stage

@@ -64,7 +64,8 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
-    from ranker.model.modeling import ID2LABEL, LABEL2ID, packaged_model_dir
+    from ranker.model.modeling import ID2LABEL, LABEL2ID
+    from ranker.model.tokenizer import packaged_model_dir
 
     out = tmp_path_factory.mktemp("tiny-bert")
     packaged = packaged_model_dir()
@@ -178,7 +179,8 @@ def onnx_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     from ranker.config import EncodeParams, ExportParams
     from ranker.data.sample import generate_sample
     from ranker.model.encode import encode_frame
-    from ranker.model.modeling import load_classifier, load_tokenizer
+    from ranker.model.modeling import load_classifier
+    from ranker.model.tokenizer import load_tokenizer
     from ranker.onnx.export import run_export
 
     tokenizer = load_tokenizer(str(tiny_model_dir))

@@ -13,8 +13,9 @@ from ranker.data.split import split_pairs
 from ranker.model.batches import make_collator
 from ranker.model.behaviour import run_behaviour
 from ranker.model.encode import encode_frame
-from ranker.model.modeling import load_classifier, load_tokenizer
+from ranker.model.modeling import load_classifier
 from ranker.model.predict import predict_scores
+from ranker.model.tokenizer import load_tokenizer
 from ranker.model.train import train_model
 
 pytestmark = pytest.mark.slow

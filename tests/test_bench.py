@@ -74,7 +74,8 @@ def test_step_profile_accounts_for_the_step(tiny_model_dir) -> None:
     from ranker.data.sample import generate_sample
     from ranker.model.batches import PairDataset, make_collator
     from ranker.model.encode import encode_frame
-    from ranker.model.modeling import load_classifier, load_tokenizer
+    from ranker.model.modeling import load_classifier
+    from ranker.model.tokenizer import load_tokenizer
 
     tokenizer = load_tokenizer(str(tiny_model_dir))
     encode = EncodeParams(max_length=32, padding="max_length")

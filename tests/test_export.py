@@ -15,7 +15,8 @@ from ranker.config import EncodeParams, ExportParams
 from ranker.data.sample import generate_sample
 from ranker.errors import ExportError
 from ranker.model.encode import encode_frame
-from ranker.model.modeling import load_classifier, load_tokenizer
+from ranker.model.modeling import load_classifier
+from ranker.model.tokenizer import load_tokenizer
 from ranker.onnx.export import export_onnx, run_export
 from ranker.onnx.gates import (
     batch_arrays,

@@ -118,7 +118,7 @@ ALLOWED = {
     "top": set(),
     "serve": set(),
     "data": set(),
-    "evaluation": set(),
+    "evaluation": {"serve.contract"},
     "model": {"serve.contract", "evaluation"},
     "onnx": {"model", "serve", "evaluation"},
     "vespa": {"onnx", "serve", "evaluation"},
@@ -164,3 +164,24 @@ def test_every_module_is_small() -> None:
         if (n := len(p.read_text().splitlines())) > 300
     }
     assert not big, big
+
+
+def test_the_encode_stage_needs_no_torch() -> None:
+    """Tokenizing is not modelling: encode's code (ranker/model/tokenizer.py, not modeling.py)
+    imports neither torch nor the modules that patch the model, so it never reruns for them."""
+    from tests.test_dvc_deps import closure
+
+    files = closure("stages.encode")
+    assert Path("ranker/model/tokenizer.py") in files
+    assert Path("ranker/model/modeling.py") not in files
+    for rel in files:
+        tree = ast.parse((ROOT / rel).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            assert not any(n.split(".")[0] == "torch" for n in names), f"{rel} imports torch"

@@ -18,7 +18,8 @@ from ranker.data.split import split_pairs
 from ranker.errors import ModelError
 from ranker.model.encode import encode_frame, run_encode
 from ranker.model.frozen import freeze_base
-from ranker.model.modeling import load_classifier, packaged_model_dir, resolve_model
+from ranker.model.modeling import load_classifier
+from ranker.model.tokenizer import packaged_model_dir, resolve_model
 from ranker.model.train import train_model
 
 
@@ -49,7 +50,7 @@ def test_local_directory_without_config_is_rejected(tmp_path: Path) -> None:
 
 
 def test_encode_longest_stores_unpadded_pairs(tiny_model_dir: Path) -> None:
-    from ranker.model.modeling import load_tokenizer
+    from ranker.model.tokenizer import load_tokenizer
 
     tokenizer = load_tokenizer(str(tiny_model_dir))
     df = pd.DataFrame(
@@ -71,7 +72,7 @@ def test_encode_longest_stores_unpadded_pairs(tiny_model_dir: Path) -> None:
 
 
 def test_encode_truncates_to_max_length(tiny_model_dir: Path, tmp_path: Path) -> None:
-    from ranker.model.modeling import load_tokenizer
+    from ranker.model.tokenizer import load_tokenizer
 
     tokenizer = load_tokenizer(str(tiny_model_dir))
     df = pd.DataFrame({"query": ["q"], "title": ["word " * 300], "label": [0]})
@@ -87,7 +88,7 @@ def test_freeze_base_leaves_only_the_head(tiny_model_dir: Path) -> None:
 
 
 def _train(tiny_model_dir: Path, out: Path, **overrides) -> dict:
-    from ranker.model.modeling import load_tokenizer
+    from ranker.model.tokenizer import load_tokenizer
 
     tokenizer = load_tokenizer(str(tiny_model_dir))
     pairs = generate_sample(pairs_per_query=10)
@@ -154,8 +155,9 @@ def test_validation_metric_during_training_is_the_saved_models(
     evaluation batches by length unless told not to)."""
     from ranker.evaluation.ranking import frame_ranking
     from ranker.model.batches import make_collator
-    from ranker.model.modeling import load_classifier, load_tokenizer
+    from ranker.model.modeling import load_classifier
     from ranker.model.predict import predict_scores
+    from ranker.model.tokenizer import load_tokenizer
 
     metrics = _train(tiny_model_dir, tmp_path, group_by_length=True)
     tokenizer = load_tokenizer(str(tiny_model_dir))
@@ -172,8 +174,8 @@ def test_saved_model_scores_the_same_in_sentence_transformers(
     tiny_model_dir: Path, tmp_path: Path
 ) -> None:
     from ranker.model.batches import make_collator
-    from ranker.model.modeling import load_tokenizer
     from ranker.model.predict import predict_scores
+    from ranker.model.tokenizer import load_tokenizer
 
     CrossEncoder = pytest.importorskip("sentence_transformers").CrossEncoder
     _train(tiny_model_dir, tmp_path, epochs=1.0)
@@ -192,8 +194,8 @@ def test_saved_model_scores_the_same_in_sentence_transformers(
 
 def test_cached_features_train_the_same_head_fast(tiny_model_dir: Path, tmp_path: Path) -> None:
     from ranker.model.batches import make_collator
-    from ranker.model.modeling import load_tokenizer
     from ranker.model.predict import predict_scores
+    from ranker.model.tokenizer import load_tokenizer
 
     cached = _train(tiny_model_dir, tmp_path / "cached", freeze_base=True, cache_features=True)
     plain = _train(tiny_model_dir, tmp_path / "plain", freeze_base=True, cache_features=False)
@@ -277,7 +279,7 @@ def test_encoding_in_chunks_equals_encoding_whole(tiny_model_dir: Path, tmp_path
 
     from ranker.model.batches import PairDataset
     from ranker.model.encode import load_features
-    from ranker.model.modeling import load_tokenizer
+    from ranker.model.tokenizer import load_tokenizer
 
     tokenizer = load_tokenizer(str(tiny_model_dir))
     pairs = generate_sample(pairs_per_query=10).head(60)

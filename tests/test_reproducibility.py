@@ -159,8 +159,13 @@ def test_code_and_environment_changes_mark_exactly_their_stages(
     assert changed_stages(repo) == set(), "dev-only tools rerun nothing"
     with open(repo / "ranker/model/modeling.py", "a") as fh:
         fh.write("# how scores are computed changed\n")
-    assert changed_stages(repo) == {"encode", "train", "evaluate", "export"}
+    # Encode tokenizes through ranker/model/tokenizer.py alone: modelling code leaves it be.
+    assert changed_stages(repo) == {"train", "evaluate", "export"}
     git("checkout", "--", "ranker/model/modeling.py", cwd=repo)
+    with open(repo / "ranker/model/tokenizer.py", "a") as fh:
+        fh.write("# how model.name resolves changed\n")
+    assert changed_stages(repo) == {"encode", "train", "evaluate", "export"}
+    git("checkout", "--", "ranker/model/tokenizer.py", cwd=repo)
     with open(repo / "requirements.lock", "a") as fh:
         fh.write("# torch upgraded\n")
     assert changed_stages(repo) == {"download", "split", "encode", "train", "evaluate", "export"}

@@ -12,8 +12,8 @@ from ranker.config import SplitParams
 from ranker.data.sample import generate_sample
 from ranker.data.split import split_pairs
 from ranker.data.validate import validate_pairs
+from ranker.evaluation.evaluate import bm25_scores
 from ranker.evaluation.ranking import ranking_metrics
-from ranker.model.evaluate import bm25_scores
 
 
 def test_sample_shape_and_balance() -> None:

@@ -17,6 +17,7 @@ from ranker.serve.contract import MODELS, OUTPUT, TOKENIZER, pad_batch, relevanc
 from ranker.serve.runtime import (
     ModelFileError,
     inference_session,
+    missing_model_file,
     verify_files,
     warn_if_int8_differs_here,
 )
@@ -41,11 +42,8 @@ class Reranker:
         model_dir = Path(model_dir)
         model_path = model_dir / MODELS[variant]
         tokenizer_path = model_dir / TOKENIZER
-        if not model_path.is_file():
-            raise RerankError(
-                f"{model_path}: no such model file; build it with `dvc repro export` "
-                "or fetch it with `make pull-onnx`"
-            )
+        if not model_path.is_file():  # before the manifest: a folder never exported
+            raise RerankError(str(missing_model_file(model_path)))
         try:
             manifest = verify_files(model_dir, [MODELS[variant], TOKENIZER])
         except ModelFileError as exc:

@@ -25,6 +25,14 @@ class ModelFileError(RankerError):
     """A model folder's file is missing, unreadable, or not the file its manifest names."""
 
 
+def missing_model_file(path: Path) -> ModelFileError:
+    """The one message for an exported file that is not there, and what to do."""
+    return ModelFileError(
+        f"{path}: no such model file; build it with `dvc repro export` "
+        "or fetch it with `make pull-onnx`"
+    )
+
+
 def read_manifest(model_dir: Path) -> dict[str, Any]:
     path = model_dir / MANIFEST
     try:
@@ -55,10 +63,7 @@ def verify_files(model_dir: Path, names: list[str]) -> dict[str, Any]:
         if expected is None:
             raise ModelFileError(f"{path}: not listed in {MANIFEST}; re-export the model")
         if not path.is_file():
-            raise ModelFileError(
-                f"{path}: no such model file; build it with `dvc repro export` "
-                "or fetch it with `make pull-onnx`"
-            )
+            raise missing_model_file(path)
         if sha256_file(path) != expected:
             raise ModelFileError(
                 f"{path}: SHA-256 does not match {MANIFEST} (damaged or replaced file); "
