@@ -33,8 +33,8 @@ def module_file(name: str) -> Path | None:
     return None
 
 
-def imported_modules(path: Path) -> set[str]:
-    """Every project module `path` imports, at the top or inside a function (lazily)."""
+def imported_modules(path: Path, packages: tuple[str, ...] = PROJECT_PACKAGES) -> set[str]:
+    """Every module of `packages` that `path` imports, at the top or inside a function."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     found: set[str] = set()
     for node in ast.walk(tree):
@@ -44,7 +44,7 @@ def imported_modules(path: Path) -> set[str]:
             found.add(node.module)
             # `from ranker import x` may name a submodule.
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return {m for m in found if m.split(".")[0] in PROJECT_PACKAGES and module_file(m)}
+    return {m for m in found if m.split(".")[0] in packages and module_file(m)}
 
 
 def closure(entry: str) -> set[Path]:

@@ -25,15 +25,7 @@ def module_name(path: Path) -> str:
 
 
 def house_imports(path: Path) -> set[str]:
-    """Every module of the house `path` imports, at the top or inside a function."""
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return {m for m in found if m.split(".")[0] in (*HOUSE, "tests") and module_file(m)}
+    return imported_modules(path, (*HOUSE, "tests"))
 
 
 def house_files(*packages: str) -> list[Path]:
