@@ -53,7 +53,7 @@ def run_child(
 
 
 def avx2_child(args: argparse.Namespace) -> dict[str, Any]:
-    """isa_path() in a child whose torch is capped at AVX2 and, where the CPU can fault on
+    """native_isa() in a child whose torch is capped at AVX2 and, where the CPU can fault on
     CPUID, whose CPUID reports an AVX2-only CPU (`tools.isa --avx2`): ONNX Runtime then runs its
     AVX2 kernels too. Without CPUID faulting ONNX Runtime stays on this CPU's own path."""
     if "avx2" not in cpu_description()["isa_flags"]:
@@ -81,7 +81,7 @@ def no_amx_child(args: argparse.Namespace) -> dict[str, Any]:
 
 def allocator_children(args: argparse.Namespace) -> dict[str, Any]:
     """The project's training step with another malloc preloaded (where installed: Debian's
-    libjemalloc2 and libtcmalloc-minimal4), against glibc's in the `paths` run above."""
+    libjemalloc2 and libtcmalloc-minimal4), against glibc's in the `isas` run above."""
     out: dict[str, Any] = {}
     for name, lib in ALLOCATORS.items():
         found = [p for d in LIB_DIRS if (p := Path(d) / lib).is_file()]

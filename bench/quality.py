@@ -1,4 +1,4 @@
-"""int8 against fp32 on the pipeline's trained model, and int8 across instruction-set paths."""
+"""int8 against fp32 on the pipeline's trained model, and int8 across instruction sets (ISAs)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pandas as pd
 
 from bench.common import ROOT
 from ranker.config import load_params
-from ranker.onnx.gates import evaluate_variant, ort_session, score_frame
+from ranker.onnx.gates import frame_logits, ort_session, ranking_scores, variant_quality
 from ranker.onnx.quantize import quantize_int8
 
 ENCODED = ROOT / "data" / "encoded"
@@ -42,14 +42,19 @@ def int8_quality() -> dict[str, Any]:
     sessions = {variant: ort_session(path) for variant, path in models.items()}
     out: dict[str, Any] = {}
     for split, frame in (("test", test), ("all_queries", every)):
-        fp32, int8 = (evaluate_variant(sessions[v], frame, 0, 10) for v in ("fp32", "int8"))
+        fp32, int8 = (
+            variant_quality(frame, ranking_scores(frame_logits(sessions[v], frame, 0)), 10)
+            for v in ("fp32", "int8")
+        )
         out[split] = {
             "queries": int(frame["query"].nunique()),
             "fp32": {k: round(v, 4) for k, v in fp32.items()},
             "int8": {k: round(v, 4) for k, v in int8.items()},
             "ndcg@10_relative_change": round(int8["ndcg@10"] / fp32["ndcg@10"] - 1, 4),
         }
-    fp32_scores, int8_scores = (pd.Series(score_frame(sessions[v], test, 0)) for v in sessions)
+    fp32_scores, int8_scores = (
+        pd.Series(ranking_scores(frame_logits(sessions[v], test, 0))) for v in sessions
+    )
     spearman = fp32_scores.corr(int8_scores, method="spearman")
     out["test"]["score_spearman"] = round(float(spearman), 4)
     return out
@@ -83,7 +88,7 @@ def prepare_int8_files() -> Path | None:
     return out
 
 
-def int8_path_scores() -> dict[str, Any]:
+def int8_isa_scores() -> dict[str, Any]:
     """This process's scores of the prepared int8 files on all 50 sample queries, and the
     quality they give on the test split and on all queries."""
     folder = os.environ.get(INT8_DIR_ENV)
@@ -93,18 +98,19 @@ def int8_path_scores() -> dict[str, Any]:
     out: dict[str, Any] = {}
     for variant in INT8_VARIANTS:
         session = ort_session(Path(folder) / f"{variant}.onnx")
+        test_scores = ranking_scores(frame_logits(session, test, 0))
         out[variant] = {
-            "scores": [float(s) for s in score_frame(session, every, 0)],
-            "ndcg@10_test": round(evaluate_variant(session, test, 0, 10)["ndcg@10"], 4),
+            "scores": [float(s) for s in ranking_scores(frame_logits(session, every, 0))],
+            "ndcg@10_test": round(variant_quality(test, test_scores, 10)["ndcg@10"], 4),
         }
     return out
 
 
-def attach_int8_agreement(paths: dict[str, Any]) -> None:
-    """Each path's int8 scores against the native path's, pair by pair (then the raw scores
+def attach_int8_agreement(isas: dict[str, Any]) -> None:
+    """Each ISA's int8 scores against the native ISA's, pair by pair (then the raw scores
     are dropped): where int8 kernels differ (AVX2 saturates, VNNI does not), so do scores."""
-    native = paths["native"].get("int8_scores", {})
-    for p in paths.values():
+    native = isas["native"].get("int8_scores", {})
+    for p in isas.values():
         rows = p.pop("int8_scores", None)  # popped here too: the native dict is held above
         if not (rows and native):
             continue

@@ -108,9 +108,9 @@ def print_summary(r: dict[str, Any]) -> None:
     print("\n== ranker benchmark (ratios are what matter) ==")
     print_machine(r["machine"])
     print(f"data: {r['data']}")
-    for name, p in r.get("paths", {}).items():
+    for name, p in r.get("isas", {}).items():
         print_path(name, p)
-    native = r.get("paths", {}).get("native", {}).get("variants", {})
+    native = r.get("isas", {}).get("native", {}).get("variants", {})
     for name, rows in r.get("allocators", {}).items():
         for variant, row in rows.items() if "skipped" not in rows else []:
             base = native.get(variant, {}).get("samples_per_s")

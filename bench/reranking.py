@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 
 from bench.common import cpu_description, latency_ms
-from bench.quality import int8_path_scores
+from bench.quality import int8_isa_scores
 from ranker.config import PACKAGED_MODEL_ID, EncodeParams, ExportParams
 from ranker.model.encode import encode_frame
 from ranker.model.modeling import load_classifier
@@ -125,7 +125,7 @@ def per_round_fractions(
     return out
 
 
-def int8_path(args: Any, tokenizer: Any, _: Any, valid_df: pd.DataFrame) -> dict[str, Any]:
+def int8_no_amx(args: Any, tokenizer: Any, _: Any, valid_df: pd.DataFrame) -> dict[str, Any]:
     """Reranking at batch 32 against this process's own GEMM limits: in the no_amx child,
     ONNX Runtime's int8 on AVX-512 VNNI. Training is not measured there: fp32 never uses AMX."""
     bounds = {}
@@ -142,7 +142,7 @@ def int8_path(args: Any, tokenizer: Any, _: Any, valid_df: pd.DataFrame) -> dict
         **bounds,
         "reranking": rows,
         "amx": amx_state(),
-        "int8_scores": int8_path_scores(),
+        "int8_scores": int8_isa_scores(),
     }
 
 

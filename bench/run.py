@@ -7,7 +7,7 @@ tools/trec_memory.py); children.py runs some in child processes, report.py print
 results-quick.json; `--deep` (`make bench-deep`) adds the investigations of bench/deep/ (GEMM
 limits and fractions of them, step and ONNX Runtime profiles).
 
-Section `paths` runs on the instruction-set paths of this CPU: its native one, AVX2 (in a
+Section `isas` runs on the instruction-set paths of this CPU: its native one, AVX2 (in a
 child process with torch's caps set: oneDNN, MKL and ATen's own kernels), the path of most
 users' CPUs, and on an AMX CPU ONNX Runtime's int8 on AVX-512 VNNI (a child refused AMX,
 tools/isa/amx.py). ONNX Runtime has no ISA cap (MLAS picks kernels from CPUID): the AVX2 child
@@ -31,9 +31,9 @@ from bench.children import allocator_children, avx2_child, no_amx_child
 from bench.common import ROOT, cpu_description, reference_scale_set, title_lengths
 from bench.deep.flops import training_limits
 from bench.pipeline import peak_memory_full_scale, repro_noop_seconds
-from bench.quality import attach_int8_agreement, int8_path_scores, int8_quality, prepare_int8_files
+from bench.quality import attach_int8_agreement, int8_isa_scores, int8_quality, prepare_int8_files
 from bench.report import print_machine, print_summary
-from bench.reranking import compiled_inference, int8_path, reranking
+from bench.reranking import compiled_inference, int8_no_amx, reranking
 from bench.scale import batch_rerank_throughput, ddp_throughput, stage_memory
 from bench.training import (
     VARIANTS,
@@ -52,7 +52,7 @@ from tools.isa.amx import amx_state
 from tools.trec_memory import metadata_peak
 
 log = logging.getLogger("bench")
-SECTIONS = ("paths", "training", "reranking", "pipeline", "scale")
+SECTIONS = ("isas", "training", "reranking", "pipeline", "scale")
 
 
 def main() -> None:
@@ -78,7 +78,7 @@ def main() -> None:
     parser.add_argument("--child", choices=["avx2", "allocator", "no_amx"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
-        args.steps, args.repeats, args.rounds, args.only = 12, 5, 2, ["paths"]
+        args.steps, args.repeats, args.rounds, args.only = 12, 5, 2, ["isas"]
         args.train_rounds = 2
     out = args.out or ROOT / "bench" / ("results-quick.json" if args.quick else "results.json")
     logging.basicConfig(level=logging.WARNING)
@@ -89,7 +89,7 @@ def main() -> None:
     parts = split_pairs(sample, SplitParams())
     train_df, valid_df = parts["train"], parts["valid"]
     if args.child:
-        child = {"avx2": isa_path, "allocator": allocator_path, "no_amx": int8_path}[args.child]
+        child = {"avx2": native_isa, "allocator": allocator_run, "no_amx": int8_no_amx}[args.child]
         out.write_text(json.dumps(child(args, tokenizer, train_df, valid_df), indent=2) + "\n")
         return
     big = reference_scale_set()
@@ -111,18 +111,18 @@ def main() -> None:
         },
     }
     print_machine(results["machine"])
-    if "paths" in args.only:
+    if "isas" in args.only:
         int8_dir = prepare_int8_files()  # the same int8 files, scored on every path
         try:
-            results["paths"] = {
-                "native": isa_path(args, tokenizer, train_df, valid_df),
+            results["isas"] = {
+                "native": native_isa(args, tokenizer, train_df, valid_df),
                 "no_amx": no_amx_child(args),
                 "avx2": avx2_child(args),
             }
         finally:
             if int8_dir:
                 shutil.rmtree(int8_dir, ignore_errors=True)
-        attach_int8_agreement(results["paths"])
+        attach_int8_agreement(results["isas"])
         if not args.quick:
             results["allocators"] = allocator_children(args)
     if "training" in args.only:
@@ -150,7 +150,7 @@ def main() -> None:
     print_summary(results)
 
 
-def isa_path(args: argparse.Namespace, tokenizer: Any, train_df: Any, valid_df: Any) -> dict:
+def native_isa(args: argparse.Namespace, tokenizer: Any, train_df: Any, valid_df: Any) -> dict:
     """The headline numbers on the instruction-set path this process runs: the large GEMMs
     that bound it, full fine-tuning (reference vs project, the step's profile, the candidate
     fast paths with and without), and reranking at batch 32 (torch vs ONNX Runtime)."""
@@ -199,7 +199,7 @@ def isa_path(args: argparse.Namespace, tokenizer: Any, train_df: Any, valid_df: 
             deep=args.deep,
         ),
         "amx": amx_state(),  # granted: a library here asked for AMX and got it
-        "int8_scores": int8_path_scores(),
+        "int8_scores": int8_isa_scores(),
     }
 
 
@@ -216,7 +216,7 @@ def full_scale_ratios(args: argparse.Namespace, tokenizer: Any) -> dict[str, Any
     return {"reference": ref, **variants}
 
 
-def allocator_path(args: argparse.Namespace, tokenizer: Any, train_df: Any, _: Any) -> dict:
+def allocator_run(args: argparse.Namespace, tokenizer: Any, train_df: Any, _: Any) -> dict:
     rows = bench_rows(train_df, args.steps)
     return {
         name: training_throughput(

@@ -7,7 +7,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +38,33 @@ def sha256_file(path: str | Path) -> str:
     return file_digest(path, "sha256")
 
 
+NEWLINE = b"\n"
+
+
+def not_utf8(name: str, data: bytes, start: int, line: int | None = 1) -> str:
+    """The one message for text that is not UTF-8: where it came from, the first bad byte
+    (at `data[start]`) and its line, counting from `line`, the line `data` starts on (None:
+    text without lines, such as a command-line argument)."""
+    where = "" if line is None else f" at line {line + data[:start].count(NEWLINE)}"
+    return f"{name}: not UTF-8 text (byte 0x{data[start]:02x}{where}); re-encode it as UTF-8"
+
+
 def decode_utf8(data: bytes, name: str) -> str:
-    """`data` as text; a ValueError naming `name`, the bad byte and its line otherwise."""
+    """`data` as text; a ValueError with `not_utf8`'s message otherwise."""
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise ValueError(
-            f"{name}: not UTF-8 text (byte 0x{data[exc.start]:02x} at line {line})"
-        ) from None
+        raise ValueError(not_utf8(name, data, exc.start)) from None
+
+
+def utf8_lines(raw_lines: Iterable[bytes], name: str) -> Iterator[str]:
+    """Each line of a binary stream as text, checked one line at a time, so an error names
+    the line that holds the bad byte (a text-mode file fails a read-ahead later)."""
+    for number, raw in enumerate(raw_lines, start=1):
+        try:
+            yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(not_utf8(name, raw, exc.start, number)) from None
 
 
 def _remove(path: Path) -> None:

@@ -1,4 +1,4 @@
-"""What made a model: base model, data and its checksum, params, libraries, git revision.
+"""What made a model: base model, data and its checksum, params, libraries, code checksums.
 
 The train stage writes it beside the weights (`provenance.json` and a `README.md` model
 card) and the export stage copies it into `ranker.json`, so a model pulled from a remote says
@@ -11,12 +11,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import platform
-import subprocess
+import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from ranker.config import Params
+from ranker.files import file_digest
 
 PROVENANCE = "provenance.json"
 CARD = "README.md"
@@ -33,8 +34,10 @@ LIBRARIES = (
     "pandas",
     "scikit-learn",
 )
-# Code whose state the revision stands for; a change here not yet committed is flagged.
-CODE_PATHS = ("ranker", "stages", "dvc.yaml", "requirements.lock", "pyproject.toml")
+# Where the code that makes a model lives, and the lock of the libraries it runs on.
+ROOT = Path(__file__).resolve().parent.parent
+CODE_PACKAGES = ("ranker", "stages")
+LOCKS = ("requirements.lock",)
 
 
 def library_versions() -> dict[str, str | None]:
@@ -47,20 +50,18 @@ def library_versions() -> dict[str, str | None]:
     return versions
 
 
-def git_revision(cwd: str | Path = ".") -> dict[str, Any]:
-    """HEAD's commit and whether the project's code differs from it (None outside git)."""
-
-    def git(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
-
-    try:
-        head = git("rev-parse", "HEAD")
-    except OSError:
-        return {"commit": None, "code_modified": None}
-    if head.returncode != 0:
-        return {"commit": None, "code_modified": None}
-    status = git("status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS)
-    return {"commit": head.stdout.strip(), "code_modified": bool(status.stdout.strip())}
+def code_hashes(root: Path = ROOT) -> dict[str, str]:
+    """The md5 of every project module this process has imported, and of the lock that pins
+    its libraries: the hashes `dvc.lock` records for the same files. Unlike a git commit id
+    they stay the same when the run is committed, and change only with the code."""
+    files = {root / lock for lock in LOCKS if (root / lock).is_file()}
+    for module in list(sys.modules.values()):
+        path = Path(getattr(module, "__file__", None) or "")
+        if path.suffix == ".py" and path.resolve().is_relative_to(root):
+            rel = path.resolve().relative_to(root)
+            if rel.parts[0] in CODE_PACKAGES:
+                files.add(root / rel)
+    return {str(f.relative_to(root)): file_digest(f, "md5") for f in sorted(files)}
 
 
 def build_provenance(params: Params, data_meta: dict[str, Any]) -> dict[str, Any]:
@@ -79,7 +80,7 @@ def build_provenance(params: Params, data_meta: dict[str, Any]) -> dict[str, Any
         "data": data,
         "params": recorded,
         "libraries": library_versions(),
-        "git": git_revision(),
+        "code": code_hashes(),
     }
 
 
@@ -89,10 +90,9 @@ def read_provenance(model_dir: Path) -> dict[str, Any]:
 
 
 def _card(prov: dict[str, Any]) -> str:
-    data, git, val = prov.get("data", {}), prov.get("git", {}), prov.get("validation", {})
+    data, code, val = prov.get("data", {}), prov.get("code", {}), prov.get("validation", {})
     params = prov.get("params", {})
     libs = ", ".join(f"{k} {v}" for k, v in prov.get("libraries", {}).items() if v)
-    modified = " (with uncommitted code changes)" if git.get("code_modified") else ""
     metrics = ", ".join(f"{k} {v}" for k, v in val.items())
     lines = [
         "---",
@@ -113,7 +113,7 @@ def _card(prov: dict[str, Any]) -> str:
         f"| data SHA-256 | `{data.get('sha256')}` |",
         f"| data | {data.get('rows')} pairs, {data.get('queries')} queries |",
         f"| validation | {metrics} |",
-        f"| git revision | `{git.get('commit')}`{modified} |",
+        f"| code | {len(code)} files, each file's md5 in provenance.json (as dvc.lock has them) |",
         f"| libraries | {libs} |",
         "",
         "## Params",

@@ -7,11 +7,11 @@ import argparse
 from pathlib import Path
 
 from ranker.config import load_params
-from ranker.files import inside_repo
+from ranker.files import inside_repo, write_json
 from ranker.model.encode import load_encoded
 from ranker.model.modeling import load_classifier, set_threads
 from ranker.model.tokenizer import load_tokenizer
-from ranker.onnx.export import run_export
+from ranker.onnx.export import staged_export
 from ranker.provenance import read_provenance
 from ranker.stage import run_stage
 from ranker.vespa.build import run_vespa
@@ -31,7 +31,8 @@ def main() -> None:
     threads = set_threads(params.run.threads)
     valid = load_encoded(args.valid)
     vespa_dir = inside_repo(args.vespa)
-    run_export(
+    metrics_path = inside_repo(args.metrics)
+    with staged_export(
         model=load_classifier(str(args.model), params.run.seed),
         tokenizer=load_tokenizer(str(args.model)),
         frame=valid,
@@ -41,20 +42,21 @@ def main() -> None:
         k=params.evaluate.k,
         threads=threads,
         out_dir=inside_repo(args.out),
-        metrics_path=inside_repo(args.metrics),
         provenance=read_provenance(args.model),
-        package=lambda onnx_dir, metrics, sessions, scores: run_vespa(
-            onnx_dir=onnx_dir,
-            export_metrics=metrics,
-            sessions=sessions,
-            scores=scores,
+    ) as staged:
+        # Inside the block: a failing Vespa gate leaves the published ONNX files as they were.
+        staged.metrics["vespa"] = run_vespa(
+            onnx_dir=staged.dir,
+            export_metrics=staged.metrics,
+            sessions=staged.sessions,
+            scores=staged.scores,
             frame=valid,
             params=params.vespa,
             length=params.encode.max_length,
             k=params.evaluate.k,
             out_dir=vespa_dir,
-        ),
-    )
+        )
+    write_json(metrics_path, staged.metrics)
 
 
 if __name__ == "__main__":

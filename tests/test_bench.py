@@ -158,23 +158,23 @@ def test_fractions_of_the_limit_are_taken_round_by_round() -> None:
     assert out["onnx_int8"]["fraction_of_gemm"] == 0.8 and out["onnx_int8"]["rate"] == 1.6
 
 
-def test_int8_agreement_compares_each_path_with_the_native_one() -> None:
-    """Pair by pair against the native path's scores of the same file; the raw scores are
-    not kept in the results, and a skipped path stays skipped."""
+def test_int8_agreement_compares_each_isa_with_the_native_one() -> None:
+    """Pair by pair against the native ISA's scores of the same file; the raw scores are
+    not kept in the results, and a skipped ISA stays skipped."""
     from bench.quality import attach_int8_agreement
 
     def scores(values: list[float]) -> dict:
         return {"exported": {"scores": values, "ndcg@10_test": 0.5}}
 
-    paths = {
+    isas = {
         "native": {"int8_scores": scores([1.0, 2.0, 3.0, 4.0])},
         "avx2": {"int8_scores": scores([1.0, 2.05, 3.0, 1.0])},
         "no_amx": {"skipped": "this CPU has no AMX"},
     }
-    attach_int8_agreement(paths)
-    avx2 = paths["avx2"]["int8_agreement"]["exported"]
+    attach_int8_agreement(isas)
+    avx2 = isas["avx2"]["int8_agreement"]["exported"]
     assert avx2["max_abs_diff"] == 3.0 and avx2["median_abs_diff"] == 0.025
     assert avx2["pairs_over_0.1"] == 1 and avx2["pairs"] == 4
-    assert paths["native"]["int8_agreement"]["exported"]["max_abs_diff"] == 0.0
-    assert paths["no_amx"] == {"skipped": "this CPU has no AMX"}
-    assert all("int8_scores" not in p for p in paths.values())
+    assert isas["native"]["int8_agreement"]["exported"]["max_abs_diff"] == 0.0
+    assert isas["no_amx"] == {"skipped": "this CPU has no AMX"}
+    assert all("int8_scores" not in p for p in isas.values())

@@ -17,7 +17,7 @@ from ranker.errors import ExportError
 from ranker.model.encode import encode_frame
 from ranker.model.modeling import load_classifier
 from ranker.model.tokenizer import load_tokenizer
-from ranker.onnx.export import export_onnx, run_export
+from ranker.onnx.export import export_onnx, run_export, staged_export
 from ranker.onnx.gates import (
     batch_arrays,
     check_contract,
@@ -232,13 +232,46 @@ def test_failed_parity_gate_leaves_nothing(tiny, frame: pd.DataFrame, tmp_path: 
     assert not list(tmp_path.iterdir()), "no temporary files either"
 
 
+def test_a_failing_step_on_the_staged_files_keeps_the_published_ones(
+    tiny, frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    """What the stage builds beside the ONNX files (the Vespa package) runs inside the
+    staged block: when it fails, the last good export stays as it was."""
+    model, tokenizer = tiny
+    out = tmp_path / "onnx"
+    common = dict(
+        model=model,
+        tokenizer=tokenizer,
+        frame=frame.head(60),
+        encode=EncodeParams(),
+        params=ExportParams(quantize=False),
+        k=10,
+        threads=1,
+        out_dir=out,
+    )
+    run_export(**common, metrics_path=tmp_path / "m.json")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert {"ranker.json", "ranker.json.sha256"} <= before.keys()
+    staged_dirs = []
+    with (
+        pytest.raises(ExportError, match="vespa gate failed"),
+        staged_export(**common) as staged,
+    ):
+        staged_dirs.append(staged.dir)
+        assert staged.dir != out and set(staged.sessions) == {"fp32"}
+        assert staged.scores["fp32"].shape == (60,)
+        raise ExportError("vespa gate failed: test")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert not staged_dirs[0].exists()
+
+
 def test_int8_gate_fails_past_max_drop(
     tiny, frame: pd.DataFrame, tmp_path: Path, monkeypatch
 ) -> None:
     import ranker.onnx.export as export
 
     model, tokenizer = tiny
-    real = export.variant_report
+    real = export.variant_quality
     seen: list[dict[str, float]] = []
     calls = iter([0.0, 0.5])
 
@@ -248,7 +281,7 @@ def test_int8_gate_fails_past_max_drop(
         seen.append(result)
         return result
 
-    monkeypatch.setattr(export, "variant_report", fake)
+    monkeypatch.setattr(export, "variant_quality", fake)
     out = tmp_path / "onnx"
     with pytest.raises(ExportError) as info:
         run_export(
@@ -291,7 +324,9 @@ def test_graph_manifest_and_reranker_follow_the_one_contract(onnx_dir: Path) -> 
     manifest = json.loads((onnx_dir / contract.MANIFEST).read_text())
     assert {k: manifest[k] for k in contract.describe()} == contract.describe()
     assert set(manifest["sha256"]) == {
-        p.name for p in onnx_dir.iterdir() if p.name != contract.MANIFEST
+        p.name
+        for p in onnx_dir.iterdir()
+        if p.name not in (contract.MANIFEST, contract.MANIFEST_SHA256)
     }
     ranker = Reranker(onnx_dir)
     pairs = [("covid masks", "face coverings reduce spread"), ("vaccine", "a title")]
@@ -301,6 +336,19 @@ def test_graph_manifest_and_reranker_follow_the_one_contract(onnx_dir: Path) -> 
     expected = contract.relevance_scores(ort_logits(session, feeds))
     got = [ranker.scores(q, [t])[0] for q, t in pairs]
     np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("by_length", [True, False])
+def test_length_batches_cover_every_row_once(by_length: bool) -> None:
+    """The one batching helper every scoring loop uses: each row once, shortest first and
+    stable among equal lengths (so the same input gives the same batches), or in order."""
+    lengths = [5, 3, 9, 3, 1, 5, 7]
+    batches = [b.tolist() for b in contract.length_batches(lengths, 3, by_length=by_length)]
+    if by_length:
+        assert batches == [[4, 1, 3], [0, 5, 6], [2]]
+    else:
+        assert batches == [[0, 1, 2], [3, 4, 5], [6]]
+    assert list(contract.length_batches([], 3)) == []
 
 
 def test_sessions_keep_layer_norm_unfused(tiny, exported: Path, tmp_path: Path) -> None:

@@ -49,9 +49,13 @@ def restore(repo: Path) -> None:
 
 def test_identical_reruns(pipeline_repo: Path, tmp_path: Path) -> None:
     repo = copy_repo(pipeline_repo, tmp_path / "repo")
+    # The fixture ran at one commit and committed its dvc.lock: HEAD is another commit now.
     dvc("repro", "-f", cwd=repo)
+    assert git("diff", "--exit-code", "--stat", "dvc.lock", cwd=repo, check=False).returncode == 0
     first_outs, first_files = lock_outs(repo), result_files(repo)
+    commit_all(repo, "rerun")
     dvc("repro", "-f", cwd=repo)
+    assert git("diff", "--exit-code", "--stat", "dvc.lock", cwd=repo, check=False).returncode == 0
     assert lock_outs(repo) == first_outs
     second = result_files(repo)
     assert second.keys() == first_files.keys()
@@ -64,19 +68,24 @@ def test_identical_reruns(pipeline_repo: Path, tmp_path: Path) -> None:
     # Everything that names the model's origin is in it, and identical too.
     card = json.loads((repo / "models/model/provenance.json").read_text())
     manifest = json.loads((repo / "models/onnx/ranker.json").read_text())
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    train_deps = {d["path"]: d["md5"] for d in lock["stages"]["train"]["deps"]}
     for prov in (card, {k: v for k, v in manifest["provenance"].items() if k != "export"}):
         assert (
             prov["data"]["sha256"]
             == json.loads((repo / "data/raw/meta.json").read_text())["sha256"]
         )
-        assert prov["git"]["commit"] == git("rev-parse", "HEAD", cwd=repo).stdout.strip()
+        assert "git" not in prov, "a commit id would change the outputs after a commit"
+        # The code's hashes are the ones dvc.lock records for the train stage's deps.
+        assert prov["code"]["ranker/model/train.py"] == train_deps["ranker/model/train.py"]
+        assert {k: train_deps[k] for k in prov["code"]} == prov["code"]
         assert prov["params"]["run"]["threads"] == 1
         assert prov["libraries"]["torch"] and prov["libraries"]["transformers"]
     assert (
         manifest["provenance"]["validation"]["best_ndcg@10"] == card["validation"]["best_ndcg@10"]
     )
     readme = (repo / "models/model/README.md").read_text()
-    assert card["data"]["sha256"] in readme and card["git"]["commit"] in readme
+    assert card["data"]["sha256"] in readme and f"| code | {len(card['code'])} files" in readme
 
 
 def test_failed_runs_lose_nothing(pipeline_repo: Path, tmp_path: Path) -> None:

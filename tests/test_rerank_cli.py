@@ -41,6 +41,12 @@ def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     )
 
 
+def seal_manifest(folder: Path) -> None:
+    """Recompute ranker.json's own checksum, as someone who edits it on purpose would."""
+    digest = hashlib.sha256((folder / "ranker.json").read_bytes()).hexdigest()
+    (folder / "ranker.json.sha256").write_text(f"{digest}  ranker.json\n")
+
+
 def test_ranks_arguments_with_json(onnx_dir: Path) -> None:
     proc = cli("-m", str(onnx_dir), "-q", "coronavirus origin", "--json", *TITLES)
     assert proc.returncode == 0, proc.stderr
@@ -74,6 +80,7 @@ def test_int8_with_full_range_weights_warns_where_the_int8_product_saturates(
     manifest = json.loads((seven_bit / "ranker.json").read_text())
     manifest["provenance"]["export"]["reduce_range"] = True
     (seven_bit / "ranker.json").write_text(json.dumps(manifest))
+    seal_manifest(seven_bit)
     with caplog.at_level(logging.WARNING, logger="ranker.serve.runtime"):
         Reranker(onnx_dir, "int8")
         Reranker(onnx_dir, "fp32")
@@ -164,7 +171,7 @@ def test_missing_and_corrupted_model(onnx_dir: Path, tmp_path: Path) -> None:
     assert "no such model file" in proc.stderr and "make pull-onnx" in proc.stderr
     broken = tmp_path / "broken"
     broken.mkdir()
-    for name in ("tokenizer.json", "ranker.json"):
+    for name in ("tokenizer.json", "ranker.json", "ranker.json.sha256"):
         (broken / name).write_bytes((onnx_dir / name).read_bytes())
     data = (onnx_dir / "model.onnx").read_bytes()
     (broken / "model.onnx").write_bytes(data[: len(data) // 2])
@@ -179,6 +186,7 @@ def test_missing_and_corrupted_model(onnx_dir: Path, tmp_path: Path) -> None:
     (broken / "model.onnx").write_bytes(b"not onnx at all")
     manifest["sha256"]["model.onnx"] = hashlib.sha256(b"not onnx at all").hexdigest()
     (broken / "ranker.json").write_text(json.dumps(manifest))
+    seal_manifest(broken)
     proc = cli("-m", str(broken), "-q", "masks", "a title")
     assert proc.returncode == 1
     assert "not a valid ONNX model" in proc.stderr and "Traceback" not in proc.stderr

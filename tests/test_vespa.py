@@ -14,7 +14,7 @@ import pytest
 
 from ranker.config import EncodeParams, VespaParams
 from ranker.errors import ExportError
-from ranker.onnx.gates import ort_session, score_frame
+from ranker.onnx.gates import frame_logits, ort_session, ranking_scores
 from ranker.vespa import gate as gate_module
 from ranker.vespa.gate import vespa_gate
 from ranker.vespa.inputs import (
@@ -71,7 +71,7 @@ def _gate(onnx_dir: Path, frame: pd.DataFrame, length: int) -> dict:
     session = ort_session(onnx_dir / "model.onnx", 1)
     return vespa_gate(
         session=session,
-        pipeline_scores=score_frame(session, frame, 0),
+        pipeline_scores=ranking_scores(frame_logits(session, frame, 0)),
         tokenizer_json=onnx_dir / "tokenizer.json",
         frame=frame,
         params=VespaParams(),

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from ranker.errors import DataError
-from ranker.files import decode_utf8
+from ranker.files import decode_utf8, not_utf8
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +48,7 @@ class Utf8Check:
         try:
             self._decoder.decode(chunk, final=final)
         except UnicodeDecodeError as exc:
-            data = held + chunk
-            line = self._lines + data[: exc.start].count(b"\n")
-            raise DataError(
-                f"{self.name}: not UTF-8 text (byte 0x{data[exc.start]:02x} at line {line}); "
-                "re-encode the file as UTF-8"
-            ) from None
+            raise DataError(not_utf8(self.name, held + chunk, exc.start, self._lines)) from None
         self._lines += chunk.count(b"\n")
 
 
@@ -66,7 +61,7 @@ def _decode(raw: bytes, name: str) -> str:
     try:
         return decode_utf8(raw, name)
     except ValueError as exc:
-        raise DataError(f"{exc}; re-encode the file as UTF-8") from None
+        raise DataError(str(exc)) from None
 
 
 Chunks = Callable[[], Iterator[pd.DataFrame]]

@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from ranker.config import EncodeParams
 from ranker.model.encode import FEATURES
+from ranker.serve.contract import length_batches
 
 
 class PairDataset(Dataset):
@@ -76,9 +77,9 @@ def length_sorted_batches(
 ) -> Iterator[tuple[np.ndarray, dict[str, Any]]]:
     """(row indices, padded model inputs) in length order, so little compute goes to padding."""
     ds = PairDataset(frame)
-    order = np.argsort(ds.lengths(), kind="stable")
-    for start in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch"):
-        idx = order[start : start + batch_size]
+    batches = length_batches(ds.lengths(), batch_size)
+    total = -(-len(ds) // batch_size)
+    for idx in tqdm(batches, total=total, desc=desc, unit="batch"):
         batch = collator([ds.features(i) for i in idx])
         yield idx, {k: batch[k] for k in FEATURES}
 

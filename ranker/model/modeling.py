@@ -7,7 +7,6 @@ The relevance score of a (query, title) pair is `logits[1] - logits[0]`: the log
 from __future__ import annotations
 
 import logging
-import os
 
 import torch
 
@@ -15,6 +14,7 @@ from ranker.errors import ModelError, ParamError
 from ranker.model.cls_only import cls_only_last_layer
 from ranker.model.tokenizer import resolve_model
 from ranker.serve.contract import LABELS
+from ranker.threads import usable_threads
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def set_threads(threads: int) -> int:
 
     The number is a param, never taken from the environment: it changes the trained weights.
     """
-    n = threads or os.cpu_count() or 1
+    n = usable_threads(threads, "run.threads")
     torch.set_num_threads(n)
     return n
 

@@ -5,35 +5,33 @@ copy (`quantize.py`). The contract it writes to is `ranker.serve.contract`.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 
 from ranker.config import EncodeParams, ExportParams
-from ranker.files import atomic_path, sha256_file, write_json
+from ranker.files import atomic_path, write_json
 from ranker.model.cls_only import cls_only_while
 from ranker.onnx.gates import (
     check_contract,
-    evaluate_variant,
     frame_logits,
     int8_gate,
-    logit_scores,
     mask_value_gate,
     ort_session,
     parity_gate,
-    score_frame,
-    variant_report,
+    ranking_scores,
+    variant_quality,
 )
+from ranker.onnx.manifest import write_manifest
 from ranker.onnx.quantize import quantize_int8
-from ranker.serve import contract
-from ranker.serve.contract import AXES, FP32_NAME, INPUTS, INT8_NAME, MANIFEST, OUTPUT, VOCAB
+from ranker.serve.contract import AXES, FP32_NAME, INPUTS, INT8_NAME, OUTPUT, VOCAB
 from ranker.serve.runtime import int8_product_saturates
 
 log = logging.getLogger(__name__)
@@ -148,29 +146,20 @@ def export_onnx(
     )
 
 
-def write_manifest(
-    out_dir: Path,
-    *,
-    encode: EncodeParams,
-    params: ExportParams,
-    files: list[str],
-    provenance: dict[str, Any],
-) -> None:
-    """`ranker.json`: the contract, the model's provenance, and the SHA-256 of every file."""
-    manifest = {
-        **contract.describe(),
-        "max_length": encode.max_length,
-        "opset": params.opset,
-        "files": files,
-        "sha256": {p.name: sha256_file(p) for p in sorted(out_dir.iterdir()) if p.name != MANIFEST},
-        "provenance": {**provenance, "export": dataclasses.asdict(params)},
-    }
-    (out_dir / MANIFEST).write_text(
-        json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-    )
+@dataclasses.dataclass
+class StagedExport:
+    """What `staged_export` built, before it is published: the folder being written, the
+    metrics so far, and the open sessions with their validation scores by variant (what
+    the Vespa step gates on, so it scores nothing twice)."""
+
+    dir: Path
+    metrics: dict[str, Any]
+    sessions: dict[str, Any]
+    scores: dict[str, np.ndarray]
 
 
-def run_export(
+@contextmanager
+def staged_export(
     *,
     model: torch.nn.Module,
     tokenizer: Any,
@@ -181,17 +170,14 @@ def run_export(
     k: int,
     threads: int,
     out_dir: Path,
-    metrics_path: Path,
     provenance: dict[str, Any] | None = None,
-    package: Callable[..., dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """Export, gate and quantize into `out_dir`, all or nothing; metrics hold no timings.
+) -> Iterator[StagedExport]:
+    """Export, gate and quantize into a staging folder and yield it; `out_dir` gets it when
+    the block ends, and keeps what it held when anything in the block fails (a gate here,
+    or the caller's own step on the staged files). Metrics hold no timings.
 
     The gates decide on `frame` (validation: a gate is a selection). `test_frame`, never used
-    to decide anything, gives the reported quality of each ONNX file. `package(dir, metrics,
-    sessions, scores)` builds what ships beside the files (the Vespa application package)
-    before they are published, reusing the open sessions and their validation scores; its
-    report lands in the metrics."""
+    to decide anything, gives the reported quality of each ONNX file."""
     pad_id = tokenizer.pad_token_id or 0
     with atomic_path(out_dir, is_dir=True) as tmp:
         fp32 = tmp / FP32_NAME
@@ -202,12 +188,11 @@ def run_export(
             model, session, tokenizer, frame, atol=params.atol, max_length=encode.max_length
         )
         log.info("parity passed: max abs diff %.2e", parity["max_abs_diff"])
-        # Validation scores per variant: the gates' input, and the Vespa gate's reference.
         sessions = {"fp32": session}
-        scores = {"fp32": score_frame(session, frame, pad_id)}
+        scores = {"fp32": ranking_scores(frame_logits(session, frame, pad_id))}
         variants: dict[str, Any] = {
             "fp32": {
-                **variant_report(frame, scores["fp32"], k),
+                **variant_quality(frame, scores["fp32"], k),
                 "size_mb": round(fp32.stat().st_size / 2**20, 2),
             }
         }
@@ -236,9 +221,9 @@ def run_export(
                 atol=params.atol,
                 threads=threads,
             )
-            scores["int8"] = logit_scores(logits)
+            scores["int8"] = ranking_scores(logits)
             variants["int8"] = {
-                **variant_report(frame, scores["int8"], k),
+                **variant_quality(frame, scores["int8"], k),
                 "size_mb": round(int8.stat().st_size / 2**20, 2),
             }
             variants["int8_drop"] = int8_gate(variants, params, k)
@@ -255,15 +240,28 @@ def run_export(
             # Vespa's WordPiece embedder reads vocab.txt.
             ordered = sorted(tokenizer.vocab.items(), key=lambda kv: kv[1])
             (tmp / VOCAB).write_text("".join(f"{tok}\n" for tok, _ in ordered), encoding="utf-8")
-        write_manifest(tmp, encode=encode, params=params, files=files, provenance=provenance or {})
+        write_manifest(
+            tmp,
+            encode=encode,
+            params=params,
+            files=files,
+            max_positions=model.config.max_position_embeddings,
+            provenance=provenance or {},
+        )
         metrics: dict[str, Any] = {"parity": parity, **variants}
         if test_frame is not None:
             metrics["test"] = {
-                name: evaluate_variant(sess, test_frame, pad_id, k)
+                name: variant_quality(
+                    test_frame, ranking_scores(frame_logits(sess, test_frame, pad_id)), k
+                )
                 for name, sess in sessions.items()
             }
-        if package is not None:
-            # Inside the atomic block: a failing package leaves the old ONNX files in place.
-            metrics["vespa"] = package(tmp, metrics, sessions, scores)
-    write_json(metrics_path, metrics)
-    return metrics
+        yield StagedExport(dir=tmp, metrics=metrics, sessions=sessions, scores=scores)
+
+
+def run_export(*, metrics_path: Path, **kwargs: Any) -> dict[str, Any]:
+    """`staged_export` with nothing built beside the files: publish, then write the metrics."""
+    with staged_export(**kwargs) as staged:
+        pass
+    write_json(metrics_path, staged.metrics)
+    return staged.metrics

@@ -4,8 +4,8 @@ symbolic axes), parity with PyTorch, and int8 quality against fp32.
 
 from __future__ import annotations
 
-import functools
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,14 @@ from ranker.config import ExportParams
 from ranker.errors import ExportError
 from ranker.evaluation.ranking import classification_metrics, frame_ranking
 from ranker.onnx.quantize import ORT_MASK_VALUE, set_attention_mask_value
-from ranker.serve.contract import AXES, INPUTS, OUTPUT, pad_batch, relevance_scores
+from ranker.serve.contract import (
+    AXES,
+    INPUTS,
+    OUTPUT,
+    length_batches,
+    pad_batch,
+    relevance_scores,
+)
 from ranker.serve.runtime import inference_session
 
 log = logging.getLogger(__name__)
@@ -83,27 +90,25 @@ def torch_logits(model: torch.nn.Module, arrays: dict[str, np.ndarray]) -> np.nd
     return model.eval()(**feeds).logits.float().numpy()
 
 
-def split_logits(run: Any, frame: pd.DataFrame, pad_id: int, batch_size: int = 64) -> np.ndarray:
-    """Logits [n, 2] of `run(arrays)` over every row, in row order, batched by length."""
-    lengths = frame["input_ids"].map(len).to_numpy()
-    order = np.argsort(lengths, kind="stable")
+def frame_logits(
+    runner: Any,
+    frame: pd.DataFrame,
+    pad_id: int,
+    *,
+    run: Callable[[Any, dict[str, np.ndarray]], np.ndarray] = ort_logits,
+    batch_size: int = 64,
+) -> np.ndarray:
+    """Logits [n, 2] of `run(runner, arrays)` over every row, in row order, batched by
+    length: an ONNX Runtime session by default, a PyTorch model with `run=torch_logits`."""
     out = np.empty((len(frame), 2), dtype=np.float32)
-    for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
-        out[idx] = run(batch_arrays(frame.iloc[idx], pad_id))
+    for idx in length_batches(frame["input_ids"].map(len).to_numpy(), batch_size):
+        out[idx] = run(runner, batch_arrays(frame.iloc[idx], pad_id))
     return out
 
 
-def frame_logits(session: ort.InferenceSession, frame: pd.DataFrame, pad_id: int) -> np.ndarray:
-    return split_logits(functools.partial(ort_logits, session), frame, pad_id)
-
-
-def logit_scores(logits: np.ndarray) -> np.ndarray:
+def ranking_scores(logits: np.ndarray) -> np.ndarray:
+    """The contract's scores in float64: what every gate and report ranks by."""
     return relevance_scores(logits).astype(np.float64)
-
-
-def score_frame(session: ort.InferenceSession, frame: pd.DataFrame, pad_id: int) -> np.ndarray:
-    return logit_scores(frame_logits(session, frame, pad_id))
 
 
 def same_ranking(queries: np.ndarray, ref: np.ndarray, other: np.ndarray, tol: float) -> bool:
@@ -156,8 +161,8 @@ def parity_gate(
             diff = np.abs(ort_logits(session, arrays) - torch_logits(model, arrays))
             grid[f"b{batch}_{name}"] = float(diff.max())
     # The whole split, batched the same way for both runtimes.
-    onnx_split = split_logits(lambda arrays: ort_logits(session, arrays), frame, pad_id)
-    torch_split = split_logits(lambda arrays: torch_logits(model, arrays), frame, pad_id)
+    onnx_split = frame_logits(session, frame, pad_id)
+    torch_split = frame_logits(model, frame, pad_id, run=torch_logits)
     split_diff = float(np.abs(onnx_split - torch_split).max())
     max_diff = max([*grid.values(), split_diff])
     onnx_scores, torch_scores = relevance_scores(onnx_split), relevance_scores(torch_split)
@@ -215,13 +220,8 @@ def mask_value_gate(
     return report
 
 
-def evaluate_variant(
-    session: ort.InferenceSession, frame: pd.DataFrame, pad_id: int, k: int
-) -> dict[str, float]:
-    return variant_report(frame, score_frame(session, frame, pad_id), k)
-
-
-def variant_report(frame: pd.DataFrame, scores: np.ndarray, k: int) -> dict[str, float]:
+def variant_quality(frame: pd.DataFrame, scores: np.ndarray, k: int) -> dict[str, float]:
+    """nDCG@k per query and ROC-AUC of one variant's scores (`ranking_scores`)."""
     ranking = frame_ranking(frame, scores, k)
     return {
         f"ndcg@{k}": ranking[f"ndcg@{k}"],

@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import io
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from ranker.files import atomic_path
+from ranker.files import atomic_path, utf8_lines
 from ranker.serve.rerank import Reranker, RerankError
 
 COLUMNS = ("query_id", "doc_id", "query", "title")
@@ -38,46 +38,67 @@ class Pair:
     line: int
 
 
-def _open_text(path: str) -> IO[str]:
+def _open_binary(path: str) -> IO[bytes]:
     if path == "-":
-        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", newline="")
+        return contextlib.nullcontext(sys.stdin.buffer)  # type: ignore[return-value]
     try:
-        return open(path, encoding="utf-8", newline="")
+        return open(path, "rb")
+    except IsADirectoryError:
+        raise RerankError(f"{path}: is a directory, not a pairs file") from None
     except OSError as exc:
         raise RerankError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def _lines(raw: IO[bytes], path: str) -> Iterator[str]:
+    try:
+        yield from utf8_lines(raw, path)
+    except ValueError as exc:
+        raise RerankError(str(exc)) from None
 
 
 def read_pairs(path: str) -> Iterator[Pair]:
     """Rows of a TSV (tab-separated, or .csv comma-separated) with a header naming COLUMNS;
     other columns are ignored. Errors name the file, line and field."""
-    with _open_text(path) as fh:
-        try:
-            header = fh.readline()
-            delimiter = "," if path.endswith(".csv") and "\t" not in header else "\t"
-            names = [c.strip() for c in next(csv.reader([header], delimiter=delimiter), [])]
-            missing = [c for c in COLUMNS if c not in names]
-            if missing:
+    with _open_binary(path) as raw:
+        lines = _lines(raw, path)
+        header = next(lines, "")
+        delimiter = "," if path.endswith(".csv") and "\t" not in header else "\t"
+        names = [c.strip() for c in next(csv.reader([header], delimiter=delimiter), [])]
+        missing = [c for c in COLUMNS if c not in names]
+        if missing:
+            raise RerankError(
+                f"{path}: the header lacks column(s) {', '.join(missing)}; "
+                f"expected {', '.join(COLUMNS)} (found {', '.join(names) or 'nothing'})"
+            )
+        where = [names.index(c) for c in COLUMNS]
+        reader = csv.reader(lines, delimiter=delimiter)
+        line = 1
+        while True:
+            try:
+                row = next(reader, None)
+            except csv.Error as exc:
+                raise RerankError(f"{path}:{line + 1}: not a valid row ({exc})") from None
+            if row is None:
+                return
+            first, line = line + 1, reader.line_num + 1  # +1: the header was read apart
+            if line != first:
+                # A title never holds a line break: this is a quote opened and not closed,
+                # which would swallow the rows after it.
                 raise RerankError(
-                    f"{path}: the header lacks column(s) {', '.join(missing)}; "
-                    f"expected {', '.join(COLUMNS)} (found {', '.join(names) or 'nothing'})"
+                    f"{path}:{first}: a quoted field runs on to line {line}; "
+                    "close the quote or remove it"
                 )
-            where = [names.index(c) for c in COLUMNS]
-            for line, row in enumerate(csv.reader(fh, delimiter=delimiter), start=2):
-                if not row:
-                    continue
-                if len(row) < len(names):
-                    raise RerankError(f"{path}:{line}: {len(row)} fields, expected {len(names)}")
-                values = [row[i].strip() for i in where]
-                for column, value in zip(COLUMNS, values, strict=True):
-                    if not value or (
-                        column in ("query_id", "doc_id") and any(c.isspace() for c in value)
-                    ):
-                        raise RerankError(
-                            f"{path}:{line}: {column} {value!r} is empty or has spaces"
-                        )
-                yield Pair(*values, line=line)
-        except UnicodeDecodeError as exc:
-            raise RerankError(f"{path}: not UTF-8 text ({exc.reason})") from None
+            if not row:
+                continue
+            if len(row) < len(names):
+                raise RerankError(f"{path}:{line}: {len(row)} fields, expected {len(names)}")
+            values = [row[i].strip() for i in where]
+            for column, value in zip(COLUMNS, values, strict=True):
+                if not value or (
+                    column in ("query_id", "doc_id") and any(c.isspace() for c in value)
+                ):
+                    raise RerankError(f"{path}:{line}: {column} {value!r} is empty or has spaces")
+            yield Pair(*values, line=line)
 
 
 def _queries_in_order(pairs: Iterator[Pair], path: str) -> Iterator[Pair]:
@@ -128,6 +149,13 @@ def rerank_file(
     """Score `pairs_path` into the run file `run_path` ('-': stdout); return counts."""
     if any(c.isspace() for c in run_name) or not run_name:
         raise RerankError(f"run name {run_name!r} must be one word")
+    if pairs_path != "-" and Path(pairs_path).is_dir():
+        raise RerankError(f"{pairs_path}: is a directory, not a pairs file")
+    if run_path != "-":
+        if Path(run_path).is_dir():
+            raise RerankError(f"--run {run_path}: is a directory; give the run file's path")
+        if not Path(run_path).parent.is_dir():
+            raise RerankError(f"--run {run_path}: no directory {Path(run_path).parent}")
     target = contextlib.nullcontext(None) if run_path == "-" else atomic_path(run_path)
     with (
         target as dest,

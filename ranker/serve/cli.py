@@ -14,11 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from ranker.files import decode_utf8
+from ranker.files import decode_utf8, not_utf8
 from ranker.serve.batch import rerank_file
 from ranker.serve.rerank import Reranker, RerankError
 
@@ -30,12 +31,27 @@ def _decode(data: bytes, name: str) -> str:
         raise RerankError(str(exc)) from None
 
 
+def _argument(value: str, name: str) -> str:
+    """A command-line argument as text. The shell hands over bytes, and Python keeps those
+    that are not UTF-8 as lone surrogates, which no tokenizer takes."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = os.fsencode(value)
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise RerankError(not_utf8(name, raw, exc.start, line=None)) from None
+        raise RerankError(f"{name}: not valid text") from None
+    return value
+
+
 def _stdin() -> str:
     return _decode(sys.stdin.buffer.read(), "stdin")
 
 
 def _read_titles(args: argparse.Namespace) -> list[str]:
-    lines: list[str] = list(args.titles)
+    lines = [_argument(t, f"title {i}") for i, t in enumerate(args.titles, start=1)]
     if args.file:
         if args.file == "-":
             text = _stdin()
@@ -103,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.query is None:
             raise RerankError("give a query (-q) or a file of pairs (--pairs)")
-        if not args.query.strip():
+        if not _argument(args.query, "-q").strip():
             raise RerankError("empty query")
         titles = _read_titles(args)
         if not titles:

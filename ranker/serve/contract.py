@@ -7,7 +7,7 @@ it; a search engine's rank profile references the same names. Imports only numpy
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,8 @@ MODELS = {"fp32": FP32_NAME, "int8": INT8_NAME}
 TOKENIZER = "tokenizer.json"
 VOCAB = "vocab.txt"
 MANIFEST = "ranker.json"
+# The manifest's own SHA-256, as `sha256sum` writes it (`sha256sum -c ranker.json.sha256`).
+MANIFEST_SHA256 = "ranker.json.sha256"
 
 
 def relevance_scores(logits: Any) -> Any:
@@ -63,3 +65,15 @@ def pad_batch(
         feeds["attention_mask"][i, :n] = mask
         feeds["token_type_ids"][i, :n] = types
     return feeds
+
+
+def length_batches(
+    lengths: Sequence[int] | np.ndarray, batch_size: int, *, by_length: bool = True
+) -> Iterator[np.ndarray]:
+    """Row indices, `batch_size` at a time, shortest rows first (a stable sort, so the same
+    lengths always give the same batches): rows of similar length share a batch, which
+    pads little. `by_length=False` keeps the rows' own order. Every loop that scores pairs
+    batches through here, so they all see the same batches."""
+    order = np.argsort(np.asarray(lengths), kind="stable") if by_length else np.arange(len(lengths))
+    for start in range(0, len(order), batch_size):
+        yield order[start : start + batch_size]

@@ -13,7 +13,14 @@ from pathlib import Path
 import numpy as np
 
 from ranker.errors import RankerError
-from ranker.serve.contract import MODELS, OUTPUT, TOKENIZER, pad_batch, relevance_scores
+from ranker.serve.contract import (
+    MODELS,
+    OUTPUT,
+    TOKENIZER,
+    length_batches,
+    pad_batch,
+    relevance_scores,
+)
 from ranker.serve.runtime import (
     ModelFileError,
     inference_session,
@@ -48,9 +55,13 @@ class Reranker:
             manifest = verify_files(model_dir, [MODELS[variant], TOKENIZER])
         except ModelFileError as exc:
             raise RerankError(str(exc)) from None
-        self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        try:
+            self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        except Exception as exc:  # the tokenizers library raises its own, untyped errors
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else "unreadable"
+            raise RerankError(f"{tokenizer_path}: not a tokenizer file ({first})") from None
         self.tokenizer.enable_truncation(
-            max_length=int(manifest["max_length"]), strategy="longest_first"
+            max_length=manifest["max_length"], strategy="longest_first"
         )
         self.tokenizer.no_padding()
         self.pad_id = self.tokenizer.token_to_id("[PAD]") or 0
@@ -73,15 +84,9 @@ class Reranker:
         if batch_size < 1:
             raise RerankError(f"batch size must be >= 1, got {batch_size}")
         encs = self.tokenizer.encode_batch(pairs)  # tokenizers' own threads
-        order = (
-            np.argsort([len(e.ids) for e in encs], kind="stable")
-            if by_length
-            else np.arange(len(encs))
-        )
         # NaN until computed: a score that was never computed can never be printed.
         out = np.full(len(pairs), np.nan, dtype=np.float64)
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
+        for idx in length_batches([len(e.ids) for e in encs], batch_size, by_length=by_length):
             rows = [(encs[i].ids, encs[i].attention_mask, encs[i].type_ids) for i in idx]
             logits = self.session.run([OUTPUT], pad_batch(rows, self.pad_id))[0]
             out[idx] = relevance_scores(logits)

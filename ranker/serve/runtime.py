@@ -10,7 +10,8 @@ from typing import Any
 
 from ranker.errors import RankerError
 from ranker.files import sha256_file
-from ranker.serve.contract import MANIFEST
+from ranker.serve.contract import MANIFEST, MANIFEST_SHA256
+from ranker.threads import usable_threads
 
 # ONNX Runtime's own graph optimizer would fuse Add + LayerNormalization into its contrib
 # SkipLayerNormalization, whose CPU kernel (1.32) is slower than the two ops it replaces
@@ -34,19 +35,69 @@ def missing_model_file(path: Path) -> ModelFileError:
 
 
 def read_manifest(model_dir: Path) -> dict[str, Any]:
-    path = model_dir / MANIFEST
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    """The folder's `ranker.json`, checked against its own SHA-256 (`ranker.json.sha256`)
+    and field by field: everything the runtime reads from it has its type and range."""
+    path, sidecar = model_dir / MANIFEST, model_dir / MANIFEST_SHA256
+    if not path.is_file():
         raise ModelFileError(
             f"{path}: no manifest beside the model; export it with `dvc repro export` "
             "or fetch it with `make pull-onnx`"
-        ) from None
+        )
+    try:
+        recorded = sidecar.read_text(encoding="utf-8").split()[:1]
+    except (OSError, UnicodeDecodeError):
+        recorded = []
+    if not recorded:
+        raise ModelFileError(
+            f"{sidecar}: no checksum of {MANIFEST} beside it; re-export the model or fetch "
+            "it again with `make pull-onnx`"
+        )
+    if sha256_file(path) != recorded[0]:
+        raise ModelFileError(
+            f"{path}: SHA-256 does not match {MANIFEST_SHA256} (damaged or edited manifest); "
+            "fetch it again with `make pull-onnx`"
+        )
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelFileError(f"{path}: unreadable manifest ({type(exc).__name__})") from None
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("sha256"), dict):
-        raise ModelFileError(f"{path}: manifest has no 'sha256' checksums; re-export the model")
+    check_manifest(manifest, path)
     return manifest
+
+
+def _count(manifest: dict[str, Any], key: str, low: int, high: int, path: Path) -> int:
+    value = manifest.get(key)
+    # bool is an int to Python, and true would read as a length of 1.
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ModelFileError(
+            f"{path}: {key} is {_short(value)}, expected an integer in [{low}, {high}]; "
+            "re-export the model"
+        )
+    return value
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def check_manifest(manifest: Any, path: Path) -> None:
+    """Types and ranges of the fields a consumer reads, before any of them is used: a
+    `max_length` past the position table fails inside ONNX Runtime, far from its cause."""
+    if not isinstance(manifest, dict):
+        raise ModelFileError(f"{path}: the manifest is not a JSON object; re-export the model")
+    sums = manifest.get("sha256")
+    if not isinstance(sums, dict) or not all(
+        isinstance(v, str) and len(v) == 64 for v in sums.values()
+    ):
+        raise ModelFileError(f"{path}: manifest has no 'sha256' checksums; re-export the model")
+    positions = _count(manifest, "max_positions", 2, 1 << 20, path)
+    _count(manifest, "max_length", 2, positions, path)
+    files = manifest.get("files")
+    if not isinstance(files, list) or not all(isinstance(f, str) and f in sums for f in files):
+        raise ModelFileError(
+            f"{path}: 'files' must list files the manifest has checksums of; re-export the model"
+        )
 
 
 def verify_files(model_dir: Path, names: list[str]) -> dict[str, Any]:
@@ -81,8 +132,7 @@ def inference_session(
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    if threads:
-        options.intra_op_num_threads = threads
+    options.intra_op_num_threads = usable_threads(threads, "threads")
     if optimized_model_path is not None:
         options.optimized_model_filepath = str(optimized_model_path)
     return ort.InferenceSession(
