@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ranker.errors import ParamError
+from ranker.files import read_yaml
 from ranker.schema import build_section
 from ranker.sections import (
     PACKAGED_MODEL_ID,
@@ -102,13 +101,9 @@ def parse_params(raw: Any) -> Params:
 def load_params(path: str | Path = "params.yaml") -> Params:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ParamError(f"{path}: cannot read params file ({exc.strerror})") from exc
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ParamError(f"{path}: not valid YAML ({exc})".replace("\n", " ")) from exc
+        raw = read_yaml(path)
+    except ValueError as exc:
+        raise ParamError(str(exc)) from None
     try:
         return parse_params(raw)
     except ParamError as exc:

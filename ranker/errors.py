@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+# The most characters of one bad value a message quotes: input can be hostile or huge (a
+# 400 MB "header"), and a message is one line a person reads.
+QUOTE_CHARS = 40
+
+
+def quoted(value: object, limit: int = QUOTE_CHARS) -> str:
+    """`repr` of a bad value for a message, cut to its first `limit` characters."""
+    text = value if isinstance(value, str) else str(value)
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} chars)"
+
 
 class RankerError(Exception):
     """A failure caused by input, params or environment, not by a bug."""

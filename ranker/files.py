@@ -7,11 +7,14 @@ import hashlib
 import json
 import os
 import shutil
+import typing
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from ranker.errors import RankerError
+import yaml
+
+from ranker.errors import RankerError, quoted
 
 # Temporary siblings end with this suffix: ignored by git and DVC (.gitignore, .dvcignore).
 TMP_SUFFIX = ".tmp"
@@ -67,11 +70,65 @@ def utf8_lines(raw_lines: Iterable[bytes], name: str) -> Iterator[str]:
             raise ValueError(not_utf8(name, raw, exc.start, number)) from None
 
 
+# The largest YAML file (params, a spec, topics) read: each is a few KB by nature.
+YAML_MAX_BYTES = 1 << 20
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """safe_load without aliases and without duplicate keys. An alias is how a few hundred
+    bytes of YAML expand to gigabytes (the "billion laughs"), and none of our files needs
+    one; a duplicate key would silently win over the first."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.YAMLError(f"line {mark.line + 1}: aliases (*name) are not accepted")
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, typing.Hashable) and key in seen:
+                line = key_node.start_mark.line + 1
+                raise yaml.YAMLError(f"line {line}: duplicate key {quoted(key)}")
+            seen.add(key) if isinstance(key, typing.Hashable) else None
+        return super().construct_mapping(node, deep)
+
+
+def read_yaml(path: str | Path) -> Any:
+    """A YAML file, strictly: UTF-8, at most YAML_MAX_BYTES, no aliases, no duplicate keys.
+    Raises ValueError with one line naming the file and what is wrong."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(YAML_MAX_BYTES + 1)
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read ({exc.strerror})") from None
+    if len(data) > YAML_MAX_BYTES:
+        raise ValueError(f"{path}: larger than {YAML_MAX_BYTES} bytes; not a params-sized YAML")
+    text = decode_utf8(data, str(path))
+    try:
+        return yaml.load(text, Loader=_StrictLoader)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML ({exc})".replace("\n", " ")) from None
+
+
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
     else:
         path.unlink(missing_ok=True)
+
+
+def create_exclusive(path: Path) -> BinaryIO:
+    """A new, empty file at `path` opened for writing, whatever was there: a file, or a
+    link planted to make this write land outside the repo, is removed first (the link,
+    never its target), and the file is created with O_EXCL | O_NOFOLLOW, so a link that
+    appears in between fails the open instead of being followed."""
+    _remove(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    return os.fdopen(os.open(path, flags, 0o644), "wb")
 
 
 @contextlib.contextmanager
@@ -88,7 +145,7 @@ def atomic_path(dest: str | Path, *, is_dir: bool = False) -> Iterator[Path]:
     if is_dir:
         tmp.mkdir(mode=0o755)
     else:
-        tmp.touch(mode=0o644)
+        create_exclusive(tmp).close()
     try:
         yield tmp
         if is_dir:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ranker.config import load_params
-from ranker.data.validate import read_pairs
+from ranker.data.pairs import read_pairs
 from ranker.evaluation.cv import run_cv_summary
 from ranker.files import inside_repo
 from ranker.stage import run_stage

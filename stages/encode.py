@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ranker.config import load_params
-from ranker.data.validate import read_pairs_chunks
+from ranker.data.pairs import read_pairs_chunks
 from ranker.files import inside_repo
 from ranker.model.encode import run_encode
 from ranker.model.tokenizer import load_tokenizer

@@ -81,5 +81,5 @@ def test_load_params_names_the_file(tmp_path: Path) -> None:
     path.write_text("train: [\n")
     with pytest.raises(ParamError, match="not valid YAML"):
         load_params(path)
-    with pytest.raises(ParamError, match="cannot read params file"):
+    with pytest.raises(ParamError, match=r"missing.yaml: cannot read \(No such file"):
         load_params(tmp_path / "missing.yaml")

@@ -18,7 +18,7 @@ import pytest
 
 from ranker.config import DataParams
 from ranker.data.download import run_download
-from ranker.errors import DownloadError
+from ranker.errors import DataError, DownloadError
 from tests.conftest import ROOT, dvc, ran, run, set_param
 
 PAIRS = (
@@ -179,3 +179,184 @@ def test_changed_local_csv_and_url_body_are_noticed(
         dvc("status", "--json", "--with-deps", "split", cwd=repo).stdout
     )
     assert ran(dvc("repro", "split", cwd=repo)) == {"download", "split"}
+
+
+# --- inputs that are not what they claim (issue 31) --------------------------------------
+
+TOPICS_XML = """<topics>
+<topic number="1"><query>coronavirus origin</query><question>where from?</question></topic>
+<topic number="2"><query>masks</query><question>do masks work?</question></topic>
+</topics>
+"""
+QRELS = "1 4.5 u1 2\n1 4.5 u2 0\n2 4.5 u3 1\n2 4.5 u4 0\n"
+METADATA = "cord_uid,title\nu1,Bat origins\nu2,Unrelated\nu3,Mask trial\nu4,Other\n"
+
+
+def trec_files(folder: Path, *, topics: str = TOPICS_XML, qrels: str | Path = QRELS) -> Path:
+    """A small TREC-style source (topics, qrels, metadata) and its spec YAML."""
+    import yaml
+
+    (folder / "topics.xml").write_text(topics)
+    (folder / "metadata.csv").write_text(METADATA)
+    if isinstance(qrels, Path):
+        qrels_location = str(qrels)
+    else:
+        (folder / "qrels.txt").write_text(qrels)
+        qrels_location = str(folder / "qrels.txt")
+    spec = {
+        "topics": {"location": str(folder / "topics.xml")},
+        "qrels": {"location": qrels_location},
+        "metadata": {"location": str(folder / "metadata.csv")},
+    }
+    path = folder / "trec.yaml"
+    path.write_text(yaml.safe_dump({"trec_covid": spec}))
+    return path
+
+
+def trec_download(spec: Path, out: Path) -> dict:
+    params = DataParams(source=str(spec), graded_threshold=1)
+    return run_download(params, out / "raw", out / "data.json")
+
+
+def test_a_small_trec_source_downloads(tmp_path: Path) -> None:
+    """The control for the cases below: the same files, well formed, make 4 pairs."""
+    trec_download(trec_files(tmp_path), tmp_path)
+    assert (tmp_path / "raw/pairs.csv").read_text().count("\n") == 5
+
+
+@pytest.mark.parametrize(
+    ("topics", "qrels", "message"),
+    [
+        (
+            TOPICS_XML.replace('number="2"', 'number="one"'),
+            QRELS,
+            "topics.xml: <topic number='one'>: not a whole number",
+        ),
+        (TOPICS_XML, QRELS + "1 4.5 garbage\n", "qrels.txt:5: 3 field(s), expected 4"),
+        (TOPICS_XML, QRELS + "1 4.5 abc 1 extra\n", "qrels.txt:5: 5 field(s), expected 4"),
+        (TOPICS_XML, "x 4.5 abc 1\n", "qrels.txt:1: the topic (field 1) is not a whole number"),
+        (TOPICS_XML, "1 r4 abc 1\n", "qrels.txt:1: the round (field 2) is not a number"),
+        (TOPICS_XML, "1 4.5 abc 7\n", "qrels.txt:1: the relevance (field 4) is not 0, 1 or 2"),
+    ],
+)
+def test_malformed_trec_files_are_one_line(
+    tmp_path: Path, topics: str, qrels: str, message: str
+) -> None:
+    spec = trec_files(tmp_path, topics=topics, qrels=qrels)
+    with pytest.raises(DataError) as info:
+        trec_download(spec, tmp_path)
+    assert message in str(info.value) and "\n" not in str(info.value)
+    assert not (tmp_path / "raw").exists()
+
+
+def test_a_qrels_location_outside_the_data_prints_none_of_its_contents(tmp_path: Path) -> None:
+    secret = tmp_path / "passwd"
+    secret.write_text("root:*:20228:0:99999:7:::\ndaemon:x:1:1::/usr/sbin:/usr/sbin/nologin\n")
+    spec = trec_files(tmp_path, qrels=secret)
+    with pytest.raises(DataError) as info:
+        trec_download(spec, tmp_path)
+    message = str(info.value)
+    assert message == (
+        f"{secret}:1: 1 field(s), expected 4 (topic round doc_id relevance); is this a qrels file?"
+    )
+    assert "root:*" not in message and "20228" not in message
+
+
+def test_a_planted_link_at_a_scratch_path_is_replaced_not_followed(
+    source: Source, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ln -s /tmp/victim data/.raw-qrels.download`, then a spec whose qrels is a URL."""
+    import hashlib
+
+    import yaml
+
+    monkeypatch.setenv("RANKER_DOWNLOAD_RETRIES", "0")
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    source.body = QRELS.encode()
+    spec = trec_files(tmp_path)
+    doc = yaml.safe_load(spec.read_text())
+    doc["trec_covid"]["qrels"]["location"] = source.url
+    doc["trec_covid"]["qrels"]["sha256"] = hashlib.sha256(QRELS.encode()).hexdigest()
+    spec.write_text(yaml.safe_dump(doc))
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in (".raw-qrels.download", ".raw.download", ".raw.tmp"):
+        (data / name).symlink_to(victim)
+    run_download(DataParams(source=str(spec), graded_threshold=1), data / "raw", tmp_path / "m")
+    assert victim.read_text() == "precious\n"
+    assert len((data / "raw/pairs.csv").read_text().splitlines()) == 5
+
+
+def test_a_carriage_return_inside_a_quoted_field_stays_in_its_row(tmp_path: Path) -> None:
+    """pandas writes a field holding only \\r unquoted: it read back as two rows."""
+    import pandas as pd
+
+    csv = tmp_path / "pairs.csv"
+    csv.write_bytes(PAIRS + b'q3,"a title\rwith a bare carriage return",1\n')
+    run_download(DataParams(source=str(csv)), tmp_path / "raw", tmp_path / "m.json")
+    pairs = pd.read_csv(tmp_path / "raw/pairs.csv")
+    assert len(pairs) == 7
+    assert pairs["title"].iloc[-1] == "a title\nwith a bare carriage return"
+
+
+def test_a_body_without_line_breaks_is_refused_at_its_first_64_kb(tmp_path: Path) -> None:
+    """A 400 MB "header" once took 3.2 GB and came back as a 400 MB message."""
+    csv = tmp_path / "one-line.csv"
+    with open(csv, "wb") as fh:
+        for _ in range(64):
+            fh.write(b"query,title,label," * 2000)
+    with pytest.raises(DataError) as info:
+        run_download(DataParams(source=str(csv)), tmp_path / "raw", tmp_path / "m.json")
+    assert str(info.value) == (
+        f"{csv}: no line break in the first 65536 bytes: not a CSV with a header row "
+        "(query,title,label)"
+    )
+
+
+def test_a_wide_bad_header_is_quoted_short(tmp_path: Path) -> None:
+    csv = tmp_path / "wide.csv"
+    csv.write_text(",".join(f"column_{i}" * 20 for i in range(200)) + "\nx\n")
+    with pytest.raises(DataError) as info:
+        run_download(DataParams(source=str(csv)), tmp_path / "raw", tmp_path / "m.json")
+    assert len(str(info.value)) < 600 and "missing required column(s)" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "a: &a ['x','x','x','x','x','x','x','x','x']\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n",
+            "not valid YAML (line 2: aliases (*name) are not accepted)",
+        ),
+        ("train:\n  epochs: 2\ntrain:\n  epochs: 3\n", "not valid YAML (line 3: duplicate key"),
+        ("train:\n  epochs: 2\n  epochs: 3\n", "not valid YAML (line 3: duplicate key 'epochs')"),
+    ],
+)
+def test_params_yaml_without_aliases_or_duplicate_keys(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    from ranker.config import load_params
+    from ranker.errors import ParamError
+
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    with pytest.raises(ParamError) as info:
+        load_params(path)
+    assert str(info.value).startswith(f"{path}: {message}"), str(info.value)
+
+
+def test_params_yaml_that_is_not_utf8_or_huge_is_one_line(tmp_path: Path) -> None:
+    from ranker.config import load_params
+    from ranker.errors import ParamError
+
+    path = tmp_path / "params.yaml"
+    path.write_bytes(b"train:\n  note: caf\xe9\n")
+    with pytest.raises(ParamError) as info:
+        load_params(path)
+    assert str(info.value) == (
+        f"{path}: not UTF-8 text (byte 0xe9 at line 2); re-encode it as UTF-8"
+    )
+    path.write_bytes(b"# padding\n" * 200_000)
+    with pytest.raises(ParamError, match=r"larger than 1048576 bytes"):
+        load_params(path)

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from ranker.config import CvParams, SplitParams
+from ranker.data.pairs import read_pairs
 from ranker.data.sample import generate_sample
 from ranker.data.split import cv_fold, fold_of_queries, run_split, split_pairs
-from ranker.data.validate import read_pairs
 from ranker.errors import DataError
 
 
@@ -111,9 +111,9 @@ def test_streamed_split_equals_the_in_memory_one(
 ) -> None:
     """Chunks of 7 rows (many chunks, queries cut across them) give the same split files as
     splitting the whole frame, rows in file order."""
-    import ranker.data.validate as validate
+    import ranker.data.pairs as pairs_module
 
-    monkeypatch.setattr(validate, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(pairs_module, "CHUNK_ROWS", 7)
     pairs.to_csv(tmp_path / "pairs.csv", index=False)
     params = SplitParams(strategy=strategy)
     metrics = run_split(

@@ -18,12 +18,13 @@ import requests
 from tqdm.auto import tqdm
 
 from ranker.config import DataParams
-from ranker.errors import DownloadError
-from ranker.files import atomic_path, sha256_file, write_json
-from ranker.settings import DownloadSettings, from_env
+from ranker.data.pairs import read_pairs_chunks
 from ranker.data.sample import SAMPLE_NOTE, generate_sample, load_topics
 from ranker.data.trec import build_from_spec, load_spec
-from ranker.data.validate import Utf8Check, read_pairs_chunks, validate_file
+from ranker.data.validate import Utf8Check, validate_file
+from ranker.errors import DownloadError
+from ranker.files import atomic_path, create_exclusive, sha256_file, write_json
+from ranker.settings import DownloadSettings, from_env
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def stream_to(
     check = Utf8Check(name)
     size = 0
     with (
-        open(dest, "wb") as fh,
+        create_exclusive(dest) as fh,
         tqdm(total=total, unit="B", unit_scale=True, desc="download") as bar,
     ):
         for chunk in chunks:

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from ranker.errors import DataError
+from ranker.files import read_yaml
 
 # Shipped with the package; the default `data.source`.
 DEFAULT_TOPICS = Path(__file__).with_name("sample_topics.yaml")
@@ -69,9 +69,9 @@ class Topics:
 def load_topics(path: str | Path = DEFAULT_TOPICS) -> Topics:
     """Read a topics file; a wrong shape is one line naming the file and the entry."""
     try:
-        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise DataError(f"{path}: cannot read a topics YAML ({type(exc).__name__})") from None
+        doc = read_yaml(path)
+    except ValueError as exc:
+        raise DataError(f"{exc} (a topics YAML)") from None
     if not isinstance(doc, dict) or not doc.get("topics") or not doc.get("templates"):
         raise DataError(f"{path}: expected keys 'topics' and 'templates'")
     topics = []

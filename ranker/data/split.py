@@ -21,8 +21,8 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from ranker.config import CvParams, SplitParams
+from ranker.data.pairs import read_pairs_chunks
 from ranker.errors import DataError
-from ranker.data.validate import read_pairs_chunks
 from ranker.files import atomic_path, write_json
 
 log = logging.getLogger(__name__)
@@ -115,9 +115,7 @@ def cv_fold(
     n_valid = _count(split.valid_size, len(folds), "valid_size")
     if n_valid >= len(others):
         raise DataError(f"split: valid_size leaves no training query in fold {fold}; lower it")
-    return _by_query(
-        df, {"train": others[n_valid:], "valid": others[:n_valid], "test": test}
-    )
+    return _by_query(df, {"train": others[n_valid:], "valid": others[:n_valid], "test": test})
 
 
 def assign_rows(
@@ -171,7 +169,9 @@ def write_split(
                 part = chunk[here == code]
                 first = tallies[name].rows == 0
                 if first or len(part):
-                    part.to_csv(tmp / f"{name}.csv", mode="w" if first else "a", header=first, index=False)
+                    part.to_csv(
+                        tmp / f"{name}.csv", mode="w" if first else "a", header=first, index=False
+                    )
                 tallies[name].add(part)
     metrics: dict[str, Any] = {name: tallies[name].describe() for name in SPLITS}
     # A query in k splits counts k - 1 times (0 for a query split).

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 from tqdm.auto import tqdm
 
-from ranker.errors import DataError
+from ranker.errors import DataError, quoted
+from ranker.files import read_yaml
 
 log = logging.getLogger(__name__)
 
@@ -45,28 +45,60 @@ def read_topics(path: str | Path, field: str = "query") -> dict[int, str]:
         texts = [(topic.findtext(name) or "").strip() for name in names]
         if number is None or not all(texts):
             raise DataError(f"{path}: a <topic> lacks a number or a <{'>/<'.join(names)}>")
+        if not number.strip().isdigit():
+            raise DataError(f"{path}: <topic number={quoted(number)}>: not a whole number")
         topics[int(number)] = " ".join(texts)
     if not topics:
         raise DataError(f"{path}: no <topic> elements")
     return topics
 
 
+QRELS_FIELDS = ("topic", "round", "cord_uid", "relevance")
+
+
 def read_qrels(path: str | Path) -> pd.DataFrame:
-    """Columns topic, round, cord_uid, relevance (space separated, no header)."""
-    qrels = pd.read_csv(
-        path,
-        sep=r"\s+",
-        header=None,
-        names=["topic", "round", "cord_uid", "relevance"],
-        dtype={"topic": int, "round": float, "cord_uid": str, "relevance": int},
+    """Columns topic, round, cord_uid, relevance (space separated, no header).
+
+    Read line by line: an error names the line and the field, and quotes nothing of the
+    line, since a qrels location that points at the wrong file (say /etc/shadow) must not
+    print its contents."""
+    rows: list[tuple[int, float, str, int]] = []
+    try:
+        with open(path, "rb") as fh:
+            for number, raw in enumerate(fh, start=1):
+                rows.extend(_qrels_row(raw, number, path))
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the qrels ({exc.strerror})") from None
+    if not rows:
+        raise DataError(f"{path}: no qrels lines (expected: topic round doc_id relevance)")
+    return pd.DataFrame(rows, columns=list(QRELS_FIELDS)).astype(
+        {"topic": int, "round": float, "cord_uid": str, "relevance": int}
     )
-    bad = ~qrels["relevance"].isin([0, 1, 2])
-    if bad.any():
+
+
+def _qrels_row(raw: bytes, number: int, path: str | Path) -> list[tuple[int, float, str, int]]:
+    where = f"{path}:{number}"
+    try:
+        fields = raw.decode("utf-8").split()
+    except UnicodeDecodeError:
+        raise DataError(f"{where}: not UTF-8 text; is this a qrels file?") from None
+    if not fields:
+        return []
+    if len(fields) != len(QRELS_FIELDS):
         raise DataError(
-            f"{path}: column 'relevance' has invalid value(s) "
-            f"{sorted(qrels.loc[bad, 'relevance'].unique())[:5]}; allowed: 0, 1, 2"
+            f"{where}: {len(fields)} field(s), expected 4 (topic round doc_id relevance); "
+            "is this a qrels file?"
         )
-    return qrels
+    topic, round_, uid, grade = fields
+    if not topic.isdigit():
+        raise DataError(f"{where}: the topic (field 1) is not a whole number")
+    try:
+        round_number = float(round_)
+    except ValueError:
+        raise DataError(f"{where}: the round (field 2) is not a number") from None
+    if grade not in ("0", "1", "2"):
+        raise DataError(f"{where}: the relevance (field 4) is not 0, 1 or 2")
+    return [(int(topic), round_number, uid, int(grade))]
 
 
 def build_pairs(
@@ -105,7 +137,9 @@ def read_titles(path: str | Path, uids: set[str], chunk_rows: int = CHUNK_ROWS) 
                 bar.update(len(chunk))
     except ValueError as exc:
         # pandas names missing usecols this way; a parse error is a ParserError (ValueError).
-        raise DataError(f"{path}: not a CORD-19 metadata.csv ({str(exc).splitlines()[0]})") from None
+        raise DataError(
+            f"{path}: not a CORD-19 metadata.csv ({str(exc).splitlines()[0]})"
+        ) from None
     if not kept:
         raise DataError(f"{path}: no rows")
     return pd.concat(kept, ignore_index=True)
@@ -114,8 +148,8 @@ def read_titles(path: str | Path, uids: set[str], chunk_rows: int = CHUNK_ROWS) 
 def load_spec(path: str | Path) -> dict[str, dict[str, Any]] | None:
     """The spec's three files as {name: {location, sha256}}; None if `path` is no spec."""
     try:
-        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        doc = read_yaml(path)
+    except ValueError:
         return None
     if not isinstance(doc, dict) or SPEC_KEY not in doc:
         return None

@@ -16,15 +16,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from ranker.errors import DataError
+from ranker.data.pairs import CHUNK_ROWS, REQUIRED
+from ranker.errors import DataError, quoted
 from ranker.files import decode_utf8, not_utf8
 
 log = logging.getLogger(__name__)
 
-REQUIRED = ("query", "title", "label")
 BINARY = frozenset({"0", "1"})
 GRADED = frozenset({"0", "1", "2"})
 _SHOW = 5
+# A header row longer than this is no header of a pairs file.
+HEADER_BYTES = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,9 @@ def validate_pairs(
     if not text.strip():
         raise DataError(f"{name}: empty file; expected a CSV with columns {','.join(REQUIRED)}")
     parts: list[pd.DataFrame] = []
-    report = _validate(lambda: _parse(io.StringIO(text), name), name, graded_threshold, parts.append)
+    report = _validate(
+        lambda: _parse(io.StringIO(text), name), name, graded_threshold, parts.append
+    )
     return pd.concat(parts, ignore_index=True), report
 
 
@@ -86,10 +90,16 @@ def validate_file(
     (two passes) into the clean pairs CSV `dest`: memory holds one chunk and a digest per
     (query, title), never the file."""
     with open(path, "rb") as fh:
-        head = fh.read(1 << 16)
-        blank = not head.strip() and not fh.read(1)
-    if blank:
+        head = fh.read(HEADER_BYTES)
+        more = bool(fh.read(1))
+    if not head.strip() and not more:
         raise DataError(f"{name}: empty file; expected a CSV with columns {','.join(REQUIRED)}")
+    if b"\n" not in head and more:
+        # pandas would read the whole "header" into memory (GBs) before finding it wrong.
+        raise DataError(
+            f"{name}: no line break in the first {HEADER_BYTES} bytes: not a CSV with a "
+            f"header row ({','.join(REQUIRED)})"
+        )
     first = True
 
     def write(part: pd.DataFrame) -> None:
@@ -98,6 +108,17 @@ def validate_file(
         first = False
 
     return _validate(lambda: _parse(path, name), name, graded_threshold, write)
+
+
+def _clean(column: pd.Series) -> pd.Series:
+    """Strip the text; a carriage return inside a quoted field becomes a line feed. pandas
+    quotes a field holding a line feed when it writes the clean file, but not one holding
+    only a carriage return, which would read back as two rows; the tokenizer reads either
+    as a space, so the model sees the same text."""
+    column = column.str.strip()
+    if column.str.contains("\r", regex=False).any():
+        column = column.str.replace("\r\n", "\n", regex=False).str.replace("\r", "\n", regex=False)
+    return column
 
 
 def _parse(source: io.StringIO | Path, name: str) -> Iterator[pd.DataFrame]:
@@ -115,13 +136,16 @@ def _parse(source: io.StringIO | Path, name: str) -> Iterator[pd.DataFrame]:
                     raise DataError(
                         f"{name}: missing required column(s) "
                         f"{', '.join(repr(c) for c in missing)}; "
-                        f"found {', '.join(repr(c) for c in chunk.columns)}"
+                        f"found {', '.join(quoted(c) for c in chunk.columns[:_SHOW])}"
+                        f"{' ...' if len(chunk.columns) > _SHOW else ''}"
                     )
-                yield chunk[list(REQUIRED)].apply(lambda col: col.str.strip())
+                yield chunk[list(REQUIRED)].apply(_clean)
     except pd.errors.ParserError as exc:
         raise DataError(f"{name}: not a valid CSV ({str(exc).strip()})") from None
     except pd.errors.EmptyDataError:
-        raise DataError(f"{name}: empty file; expected a CSV with columns {','.join(REQUIRED)}") from None
+        raise DataError(
+            f"{name}: empty file; expected a CSV with columns {','.join(REQUIRED)}"
+        ) from None
 
 
 class _Problems:
@@ -167,11 +191,15 @@ def _validate(
             problems.add(col, chunk[col] == "")
         bad = ~chunk["label"].isin(allowed) & (chunk["label"] != "")
         problems.add("invalid", bad)
-        problems.values.extend(v for v in chunk.loc[bad, "label"].unique() if v not in problems.values)
+        problems.values.extend(
+            v for v in chunk.loc[bad, "label"].unique() if v not in problems.values
+        )
         if problems.count:
             continue  # keep counting problems; the rows are not used
         dups = []
-        for i, key, grade in zip(chunk.index, _digest(chunk), chunk["label"].astype(int), strict=True):
+        for i, key, grade in zip(
+            chunk.index, _digest(chunk), chunk["label"].astype(int), strict=True
+        ):
             seen = pairs.setdefault(key, [i, 0])
             dups.append(bool(seen[1] >> grade & 1))
             seen[1] |= 1 << grade
@@ -185,7 +213,7 @@ def _validate(
                 f"first at line(s) {problems.shown(col)}"
             )
     if "invalid" in problems.count:
-        values = ", ".join(repr(v) for v in problems.values[:_SHOW])
+        values = ", ".join(quoted(v) for v in problems.values[:_SHOW])
         hint = (
             "" if graded_threshold is not None else " (set data.graded_threshold for 0/1/2 grades)"
         )
@@ -219,7 +247,9 @@ def _validate(
     emitted: dict[bytes, int] = {}
     for chunk in chunks():
         keep, out_grades = [], []
-        for i, key, grade in zip(chunk.index, _digest(chunk), chunk["label"].astype(int), strict=True):
+        for i, key, grade in zip(
+            chunk.index, _digest(chunk), chunk["label"].astype(int), strict=True
+        ):
             first, mask = pairs[key]
             if key in conflicted and len(shown) < _SHOW and not (emitted.get(key, 0) >> grade & 1):
                 shown.append(i + 2)
@@ -238,41 +268,3 @@ def _validate(
             ", ".join(map(str, shown)),
         )
     return ValidationReport(duplicates_dropped=dup_rows, conflicting_pairs=len(conflicted))
-
-
-# Rows per chunk when a stage streams a pairs file: tens of MB of text at a time.
-CHUNK_ROWS = 50_000
-_DTYPES = {"query": str, "title": str, "label": int, "grade": int}
-
-
-def _with_grade(df: pd.DataFrame, path: str | Path, columns: list[str] | None) -> pd.DataFrame:
-    missing = [c for c in (columns or REQUIRED) if c not in df.columns]
-    if missing:
-        raise DataError(f"{path}: missing required column(s) {', '.join(missing)}")
-    if columns is None and "grade" not in df.columns:
-        df["grade"] = df["label"]
-    return df
-
-
-def read_pairs(path: str | Path) -> pd.DataFrame:
-    """Read a pairs file written by this project (already validated); `grade` defaults to
-    `label` for binary files."""
-    df = pd.read_csv(path, dtype=_DTYPES, keep_default_na=False)
-    return _with_grade(df, path, None)
-
-
-def read_pairs_chunks(
-    path: str | Path, *, columns: list[str] | None = None, rows: int | None = None
-) -> Iterator[pd.DataFrame]:
-    """`read_pairs` in chunks of `rows` (default CHUNK_ROWS; the index continues across
-    chunks), or only `columns`."""
-    reader = pd.read_csv(
-        path,
-        dtype=_DTYPES,
-        keep_default_na=False,
-        usecols=columns,
-        chunksize=rows or CHUNK_ROWS,
-    )
-    with reader:
-        for chunk in reader:
-            yield _with_grade(chunk, path, columns)
