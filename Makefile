@@ -18,7 +18,10 @@ $(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
+# Scratch a killed run left (models/.onnx.tmp...) goes first: a stage restored from the
+# run-cache never runs, so it would never remove its own.
 run: $(STAMP)
+	python -m ranker.scratch
 	dvc repro
 
 # The whole suite (what CI runs through .ci/run), docs build included.
@@ -69,6 +72,7 @@ verify:
 # what `dvc` staged after the last good run), and that run's outputs out of the DVC cache.
 # Cross-validation's outputs come back too where the cache has them (`make cv` ran here).
 restore:
+	python -m ranker.scratch
 	git checkout -- params.yaml dvc.lock
 	git ls-files cv/dvc.lock | xargs -r git checkout --
 	dvc checkout --force dvc.yaml

@@ -114,7 +114,8 @@ def read_yaml(path: str | Path) -> Any:
         raise ValueError(f"{path}: not valid YAML ({exc})".replace("\n", " ")) from None
 
 
-def _remove(path: Path) -> None:
+def remove_path(path: Path) -> None:
+    """Remove a file, a link (never its target) or a folder."""
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
     else:
@@ -126,7 +127,7 @@ def create_exclusive(path: Path) -> BinaryIO:
     link planted to make this write land outside the repo, is removed first (the link,
     never its target), and the file is created with O_EXCL | O_NOFOLLOW, so a link that
     appears in between fails the open instead of being followed."""
-    _remove(path)
+    remove_path(path)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     return os.fdopen(os.open(path, flags, 0o644), "wb")
 
@@ -141,7 +142,7 @@ def atomic_path(dest: str | Path, *, is_dir: bool = False) -> Iterator[Path]:
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}{TMP_SUFFIX}")
-    _remove(tmp)
+    remove_path(tmp)
     if is_dir:
         tmp.mkdir(mode=0o755)
     else:
@@ -161,7 +162,7 @@ def atomic_path(dest: str | Path, *, is_dir: bool = False) -> Iterator[Path]:
             os.chmod(tmp, 0o644)
             os.replace(tmp, dest)
     except BaseException:
-        _remove(tmp)
+        remove_path(tmp)
         raise
 
 

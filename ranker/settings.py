@@ -51,6 +51,14 @@ class RendezvousSettings:
         "ranker-train", "One id per job: agents with another id never join it.",
         env="PET_RDZV_ID",
     )  # fmt: skip
+    answer_timeout_s: float = param(
+        30.0,
+        """How long something listening at the endpoint may take to answer as a c10d store
+        before the stage gives up with one line (a listener that accepts and never answers
+        would otherwise hold the rendezvous in C++, where SIGTERM cannot reach it).""",
+        min=0.1,
+        env="RANKER_RDZV_ANSWER_TIMEOUT_S",
+    )
 
 
 SETTINGS = (DownloadSettings, RendezvousSettings)

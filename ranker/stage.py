@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
@@ -33,14 +34,37 @@ def _terminate(signum: int, _frame: FrameType | None) -> None:
     raise Terminated(signal.Signals(signum).name)
 
 
+HINTS = {
+    errno.ENOSPC: "free some space and run it again",
+    errno.EDQUOT: "free some space and run it again",
+    errno.EROFS: "the folder is read-only",
+    errno.EACCES: "check the folder's permissions",
+}
+
+
+def os_error(exc: OSError) -> str:
+    """One line for an OSError: what failed, on which file, and what to do."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    name = errno.errorcode.get(exc.errno or 0, "OSError")
+    hint = HINTS.get(exc.errno or 0, "")
+    text = exc.strerror or str(exc)
+    fix = f"{hint}; " if hint else ""
+    return f"{text}{where} [{name}]; {fix}`make restore` brings back the last good outputs"
+
+
 def run_stage(main: Callable[[], None]) -> None:
-    """Run a stage; a RankerError becomes one line on stderr and exit status 1."""
+    """Run a stage; a RankerError or OSError becomes one line on stderr and exit status 1."""
     setup_logging()
     signal.signal(signal.SIGTERM, _terminate)
     try:
         main()
     except RankerError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except OSError as exc:
+        # The machine, not the input: a full disk, a read-only or vanished folder. Outputs
+        # are written atomically, so nothing half-written is left to look like a result.
+        print(f"error: {os_error(exc)}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt as exc:
         name = str(exc) if isinstance(exc, Terminated) else "SIGINT"

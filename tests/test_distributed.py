@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -10,7 +11,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -88,7 +91,11 @@ def test_two_processes_train_one_model(pipeline_repo: Path, tmp_path: Path) -> N
     single = train_metrics(repo)
     set_param(repo, "distributed", "nproc_per_node", 2)
     set_param(repo, "run", "threads", 2)  # one thread per worker
-    dvc("repro", "train", cwd=repo)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    dvc("repro", "train", cwd=repo, TMPDIR=str(scratch))
+    # torchrun's agent once left a /tmp/torchelastic_* log folder behind per run.
+    assert not [p.name for p in scratch.iterdir() if "torchelastic" in p.name]
     two = train_metrics(repo)
     assert model_dirs(repo) == ["model"]  # written once; no checkpoints left behind
     assert (repo / "models" / "model" / "model.safetensors").is_file()
@@ -180,3 +187,78 @@ def test_a_failing_worker_ends_the_job_with_one_error(pipeline_repo: Path, tmp_p
     assert (repo / "models" / "model" / "model.safetensors").read_bytes() == before
     left = subprocess.run(["pgrep", "-f", str(repo)], capture_output=True, text=True).stdout
     assert not left.strip(), "a worker outlived the job"
+
+
+@contextlib.contextmanager
+def silent_listener() -> Iterator[tuple[str, list[socket.socket]]]:
+    """A TCP listener on 127.0.0.1 that accepts every connection and never answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    accepted: list[socket.socket] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield f"127.0.0.1:{server.getsockname()[1]}", accepted
+    finally:
+        server.close()
+        for conn in accepted:
+            conn.close()
+
+
+LAUNCH = (
+    "from ranker.config import DistributedParams; from ranker.stage import run_stage; "
+    "from ranker.model.distributed import launch; "
+    "run_stage(lambda: launch(DistributedParams(nnodes=2), module='stages.train', args=[]))"
+)
+
+
+def test_a_rendezvous_endpoint_that_never_answers_fails_in_one_line() -> None:
+    with silent_listener() as (endpoint, _):
+        started = time.monotonic()
+        proc = subprocess.run(
+            [sys.executable, "-c", LAUNCH],
+            env=tool_env(PET_RDZV_ENDPOINT=endpoint, RANKER_RDZV_ANSWER_TIMEOUT_S="2"),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+        )
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"error: train: something listens at the rendezvous endpoint {endpoint} but did not "
+        "answer as a c10d store within 2 s (RANKER_RDZV_ANSWER_TIMEOUT_S); is "
+        "PET_RDZV_ENDPOINT node 0's address and a free port?"
+    )
+    assert time.monotonic() - started < 60
+
+
+def test_sigterm_ends_a_wait_on_a_rendezvous_endpoint_that_never_answers() -> None:
+    """It once blocked in torchrun's C++ join for 16 minutes, deaf to SIGTERM."""
+    with silent_listener() as (endpoint, accepted):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", LAUNCH],
+            env=tool_env(PET_RDZV_ENDPOINT=endpoint, RANKER_RDZV_ANSWER_TIMEOUT_S="600"),
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while len(accepted) < 2 and time.monotonic() < deadline:  # probe, then the store
+                time.sleep(0.1)
+            assert len(accepted) >= 2, "the stage never reached the endpoint"
+            time.sleep(0.5)
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=30)
+        finally:
+            proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    assert err.strip().splitlines()[-1].startswith("error: interrupted (SIGTERM)")

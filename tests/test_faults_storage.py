@@ -21,7 +21,7 @@ from ranker.config import DataParams
 from ranker.data.download import run_download
 from ranker.errors import DataError
 from ranker.files import atomic_path
-from tests.conftest import ROOT, dvc, git, run, tool_env
+from tests.conftest import ROOT, dvc, git, ran, run, tool_env
 from tests.test_faults_cli import flip_bytes
 
 PAIRS = b"query,title,label\nq1,relevant title,1\nq1,other title,0\nq2,third,0\nq2,fourth,1\n"
@@ -173,9 +173,57 @@ def test_sigkill_during_export_leaves_only_ignored_scratch_that_the_next_run_rem
     proc.communicate(timeout=60)
     assert scratch.exists()
     assert git("status", "--porcelain", "--", "models", cwd=repo).stdout == "", "ignored by git"
-    dvc("repro", "--force", "--single-item", "export", cwd=repo)
+    # Nothing changed, so `dvc repro` runs no stage, and none removes the scratch...
+    assert ran(dvc("repro", cwd=repo)) == set() and scratch.exists()
+    # ...which `make run` and `make restore` sweep before anything else.
+    swept = run([sys.executable, "-m", "ranker.scratch"], cwd=repo)
+    assert swept.stdout.strip() == "scratch: removed models/.onnx.tmp (left by a killed run)"
     assert not scratch.exists()
+    dvc("repro", "--force", "--single-item", "export", cwd=repo)
     assert (repo / "dvc.lock").read_text() == before, "the rerun rebuilt the same ONNX"
+
+
+def test_the_scratch_sweep_leaves_a_running_dvc_alone(tmp_path: Path) -> None:
+    import fcntl
+
+    from ranker.scratch import sweep
+
+    (tmp_path / "dvc.yaml").write_text(
+        "stages:\n  export:\n    cmd: x\n    outs:\n      - models/onnx\n"
+        "    metrics:\n      - metrics/export.json:\n          cache: false\n"
+    )
+    leftovers = [
+        tmp_path / "models/.onnx.tmp/model.onnx",
+        tmp_path / "metrics/.export.json.tmp",
+        tmp_path / "models/.onnx-part.download",
+    ]
+    for path in leftovers:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("partial")
+    keep = tmp_path / "models/.model.checkpoints/epoch-1"
+    keep.parent.mkdir(parents=True)
+    keep.write_text("resume from me")
+    lock = tmp_path / ".dvc/tmp/lock"
+    lock.parent.mkdir(parents=True)
+    lock.touch()
+    with open(lock) as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)  # as DVC holds it while a command runs
+        assert sweep(tmp_path) == []
+        assert all(p.exists() for p in leftovers)
+    removed = sweep(tmp_path)
+    assert sorted(p.name for p in removed) == [
+        ".export.json.tmp",
+        ".onnx-part.download",
+        ".onnx.tmp",
+    ]
+    assert not any(p.exists() for p in leftovers) and keep.exists()
+
+
+def test_make_run_and_restore_sweep_scratch_first() -> None:
+    lines = (ROOT / "Makefile").read_text().splitlines()
+    for target in ("run", "restore"):
+        start = next(i for i, line in enumerate(lines) if line.startswith(f"{target}:"))
+        assert lines[start + 1] == "\tpython -m ranker.scratch", target
 
 
 def test_outputs_have_normal_file_modes(pipeline_repo: Path) -> None:
@@ -192,3 +240,26 @@ def test_bad_source_csv_fails_in_one_line_and_leaves_nothing(tmp_path: Path) -> 
     with pytest.raises(DataError, match=r"bad.csv: not UTF-8 text \(byte 0xff at line 3\)"):
         run_download(DataParams(source=str(bad)), tmp_path / "data/raw", tmp_path / "m.json")
     assert not list((tmp_path / "data").iterdir())
+
+
+FULL_DISK = (
+    "from ranker.stage import run_stage\n"
+    "def main():\n"
+    "    with open('/dev/full', 'wb') as fh:\n"
+    "        fh.write(b'x' * (1 << 20))\n"
+    "run_stage(main)\n"
+)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full on this OS")
+def test_a_full_disk_is_one_line() -> None:
+    """/dev/full answers every write with ENOSPC, as a full disk does (once 18- and 35-line
+    tracebacks)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", FULL_DISK], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (
+        "error: No space left on device [ENOSPC]; free some space and run it again; "
+        "`make restore` brings back the last good outputs"
+    )

@@ -12,9 +12,13 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import sys
+import tempfile
+import threading
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from ranker.config import DistributedParams
@@ -141,6 +145,12 @@ def launch(params: DistributedParams, *, module: str, args: list[str]) -> None:
     os.environ[NODE_RANK_ENV] = str(node_rank)
     os.environ[LAUNCHER_ENV] = str(os.getpid())  # the workers' parent: die_with_launcher
     argv = torchrun_argv(params, module=module, args=args)
+    if params.nnodes > 1:
+        meet = from_env(RendezvousSettings)
+        probe_rendezvous(meet.endpoint, meet.answer_timeout_s)
+    # torchrun's agent logs into a fresh /tmp/torchelastic_* per run and never removes it.
+    logs = tempfile.TemporaryDirectory(prefix="ranker-torchelastic-")
+    argv = ["--log-dir", logs.name, *argv]
     log.info("torchrun %s", " ".join(argv))
     config, cmd, cmd_args = config_from_args(parse_args(argv))
     try:
@@ -155,6 +165,45 @@ def launch(params: DistributedParams, *, module: str, args: list[str]) -> None:
             f"train: node {node_rank} could not join the job at {config.rdzv_endpoint} "
             f"({type(exc).__name__}: {exc})"
         ) from None
+    finally:
+        logs.cleanup()
+
+
+def probe_rendezvous(endpoint: str, timeout_s: float) -> None:
+    """Fail in one line, within `timeout_s`, when what listens at `endpoint` is no c10d
+    store. Nobody listening is fine (node 0's agent is about to start the store); a
+    listener that accepts and never answers would hold torchrun's join in C++, deaf to
+    SIGTERM, for as long as it likes. The wait here is Python's, so SIGTERM ends it."""
+    host, _, port_text = endpoint.rpartition(":")
+    try:
+        port = int(port_text)
+        with socket.create_connection((host, port), timeout=timeout_s):
+            pass
+    except ConnectionRefusedError:
+        return
+    except (OSError, ValueError) as exc:
+        why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        raise TrainingError(
+            f"train: rendezvous endpoint {endpoint}: cannot connect ({why})"
+        ) from None
+    done, failed = threading.Event(), []
+
+    def ask() -> None:
+        from torch.distributed import TCPStore
+
+        try:
+            TCPStore(host, port, is_master=False, timeout=timedelta(seconds=timeout_s))
+        except Exception as exc:  # torch raises its own DistStoreError / RuntimeError
+            failed.append(exc)
+        done.set()
+
+    threading.Thread(target=ask, name="rendezvous-probe", daemon=True).start()
+    if not done.wait(timeout_s + 5) or failed:
+        raise TrainingError(
+            f"train: something listens at the rendezvous endpoint {endpoint} but did not "
+            f"answer as a c10d store within {timeout_s:g} s (RANKER_RDZV_ANSWER_TIMEOUT_S); "
+            "is PET_RDZV_ENDPOINT node 0's address and a free port?"
+        )
 
 
 def die_with_launcher() -> None:

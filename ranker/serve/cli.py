@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             raise RerankError("no candidate titles (give them as arguments, --file, or on stdin)")
         ranker = Reranker(args.model_dir, "int8" if args.int8 else "fp32", args.threads)
         ranked = ranker.rerank(args.query, titles, args.batch_size)
-    except RerankError as exc:
+    except (RerankError, OSError) as exc:  # OSError: a full disk, a vanished folder
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if args.top is not None:
@@ -154,7 +154,7 @@ def _batch(args: argparse.Namespace) -> int:
             run_name=args.run_name,
             batch_size=args.batch_size,
         )
-    except RerankError as exc:
+    except (RerankError, OSError) as exc:  # OSError: a full disk, a vanished folder
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"ranked {counts['pairs']} pairs of {counts['queries']} queries", file=sys.stderr)
