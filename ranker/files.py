@@ -89,10 +89,12 @@ class _StrictLoader(yaml.SafeLoader):
         seen: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
-            if isinstance(key, typing.Hashable) and key in seen:
+            if not isinstance(key, typing.Hashable):
+                continue  # SafeLoader refuses it below, with its own message
+            if key in seen:
                 line = key_node.start_mark.line + 1
                 raise yaml.YAMLError(f"line {line}: duplicate key {quoted(key)}")
-            seen.add(key) if isinstance(key, typing.Hashable) else None
+            seen.add(key)
         return super().construct_mapping(node, deep)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -52,14 +53,18 @@ def read_manifest(model_dir: Path) -> dict[str, Any]:
             f"{sidecar}: no checksum of {MANIFEST} beside it; re-export the model or fetch "
             "it again with `make pull-onnx`"
         )
-    if sha256_file(path) != recorded[0]:
+    try:
+        data = path.read_bytes()  # read once: hashed, then parsed
+    except OSError as exc:
+        raise ModelFileError(f"{path}: unreadable manifest ({type(exc).__name__})") from None
+    if hashlib.sha256(data).hexdigest() != recorded[0]:
         raise ModelFileError(
             f"{path}: SHA-256 does not match {MANIFEST_SHA256} (damaged or edited manifest); "
             "fetch it again with `make pull-onnx`"
         )
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        manifest = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelFileError(f"{path}: unreadable manifest ({type(exc).__name__})") from None
     check_manifest(manifest, path)
     return manifest
