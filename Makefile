@@ -40,22 +40,29 @@ docs: $(STAMP)
 params-page: $(STAMP)
 	$(PY) -m ranker.params_page docs/params.md
 
-# K-fold cross-validation over queries (cv/dvc.yaml): every query scored once by a model
-# that never saw it; metrics/cv.json holds means, fold spread, 95% CIs and paired tests.
+# K-fold cross-validation over queries: every query scored once by a model that never saw
+# it; cv/metrics/cv.json holds means, fold spread, 95% CIs and paired tests. cv/ is a DVC
+# project of its own (cv/dvc.yaml's header says why); DVC commands for CV run there. Its
+# input, data/raw, is the main project's download stage's output: that stage runs first.
 cv: $(STAMP)
-	dvc repro cv/dvc.yaml
+	dvc repro download
+	cd cv && dvc repro
 
 # Per-query nDCG@k of two revisions or experiments (or `workspace`), read back through DVC:
-# make compare A=main B=my-exp [COMPARE_PATH=plots/cv-summary/per_query.csv]
+# make compare A=main B=my-exp [COMPARE_PATH=cv/plots/summary/per_query.csv]
 compare: $(STAMP)
 	@test -n "$(A)" -a -n "$(B)" || { echo "usage: make compare A=<rev|exp|workspace> B=<rev|exp|workspace>" >&2; exit 2; }
 	python -m ranker.evaluation.compare "$(A)" "$(B)" $(if $(COMPARE_PATH),--path "$(COMPARE_PATH)")
 
-# Send every DVC-tracked output of the last run, and the run-cache (every stage run this
+# Send every DVC-tracked output of the last run, then the run-cache (every stage run this
 # cache remembers, so a clone can restore them by params without training), to the default
-# remote (REMOTE=s3 for S3).
-push: $(STAMP)
-	dvc push --run-cache $(if $(REMOTE),-r $(REMOTE)) dvc.yaml $(if $(wildcard cv/dvc.lock),cv/dvc.yaml)
+# remote (REMOTE=s3 for S3); cross-validation's too where `make cv` ran (cv/dvc.lock), to
+# cv/'s remote of that name. Outputs go first: against an unreachable remote that push
+# fails in seconds with one line, where the run-cache push alone retries for minutes.
+push:
+	dvc push $(if $(REMOTE),-r $(REMOTE))
+	dvc push --run-cache $(if $(REMOTE),-r $(REMOTE))
+	test ! -f cv/dvc.lock || { cd cv && dvc push $(if $(REMOTE),-r $(REMOTE)) && dvc push --run-cache $(if $(REMOTE),-r $(REMOTE)); }
 
 # Fetch only what the export stage wrote (models/onnx and the Vespa application package
 # models/vespa): no data, no training; then re-hash what arrived (workspace and cache).
@@ -74,9 +81,9 @@ verify:
 restore:
 	python -m ranker.scratch
 	git checkout -- params.yaml dvc.lock
-	git ls-files cv/dvc.lock | xargs -r git checkout --
 	dvc checkout --force dvc.yaml
-	@test ! -f cv/dvc.lock || dvc checkout --force cv/dvc.yaml 2>/dev/null || echo "restore: cross-validation outputs are not in the cache here (make cv, or dvc pull cv/dvc.yaml)"
+	git checkout -- cv/dvc.lock 2>/dev/null || true
+	@test ! -f cv/dvc.lock || (cd cv && dvc checkout --force 2>/dev/null) || echo "restore: cross-validation outputs are not in cv/'s cache here (make cv, or cd cv && dvc pull)"
 
 # Another machine of a multi-node training job (distributed.nnodes > 1 in params.yaml): run
 # the train stage's command as dvc.yaml writes it, without DVC; node 0's `dvc repro` writes

@@ -111,7 +111,7 @@ class VespaParams:
 
 @dataclass(frozen=True)
 class CvParams:
-    """K-fold cross-validation over queries (`make cv`, stages in cv/dvc.yaml)."""
+    """K-fold cross-validation over queries (`make cv`, the DVC project in cv/)."""
 
     folds: tuple[int, ...] = param(
         (0, 1, 2, 3, 4),

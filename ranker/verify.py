@@ -30,6 +30,11 @@ CACHE = Path(".dvc") / "cache" / "files" / "md5"
 class Tracked:
     path: str  # relative to the repo root
     md5: str
+    project: str = "."  # the DVC project whose dvc.lock and cache hold it
+
+    @property
+    def lock(self) -> str:
+        return (Path(self.project) / "dvc.lock").as_posix()
 
 
 def md5_file(path: Path) -> str:
@@ -40,19 +45,20 @@ def cache_object(root: Path, md5: str) -> Path:
     return root / CACHE / md5[:2] / md5[2:]
 
 
-# The main pipeline's lock, and cross-validation's once `make cv` has run (its stages run
-# with wdir: .., so its paths are relative to the project root too).
-LOCKS = ("dvc.lock", "cv/dvc.lock")
+# The main project, and cross-validation's (a DVC project of its own, with its own cache)
+# once `make cv` has run there.
+PROJECTS = (".", "cv")
 
 
 def locked_outputs(root: Path) -> list[Tracked]:
     found = []
-    for name in LOCKS:
-        if not (root / name).is_file():
+    for project in PROJECTS:
+        name = root / project / "dvc.lock"
+        if not name.is_file():
             continue
-        lock = yaml.safe_load((root / name).read_text(encoding="utf-8")) or {}
+        lock = yaml.safe_load(name.read_text(encoding="utf-8")) or {}
         found += [
-            Tracked(out["path"], out["md5"])
+            Tracked((Path(project) / out["path"]).as_posix(), out["md5"], project)
             for stage in (lock.get("stages") or {}).values()
             for out in stage.get("outs") or []
         ]
@@ -65,12 +71,12 @@ def _selected(path: str, targets: list[str]) -> bool:
     return any(path == t or path.startswith(t.rstrip("/") + "/") for t in targets)
 
 
-def _check_file(root: Path, rel: str, md5: str) -> Iterator[str]:
-    workspace, cached = root / rel, cache_object(root, md5)
+def _check_file(root: Path, out: Tracked, rel: str, md5: str) -> Iterator[str]:
+    workspace, cached = root / rel, cache_object(root / out.project, md5)
     if not workspace.is_file():
         yield f"{rel}: missing from the workspace (expected md5 {md5}; run `dvc checkout`)"
     elif (got := md5_file(workspace)) != md5:
-        yield f"{rel}: workspace file has md5 {got}, dvc.lock expects {md5}"
+        yield f"{rel}: workspace file has md5 {got}, {out.lock} expects {md5}"
     if not cached.is_file():
         yield f"{rel}: not in the local cache ({cached.relative_to(root)}; run `dvc fetch`)"
     elif (got := md5_file(cached)) != md5:
@@ -78,7 +84,7 @@ def _check_file(root: Path, rel: str, md5: str) -> Iterator[str]:
 
 
 def _check_dir(root: Path, out: Tracked) -> Iterator[str]:
-    manifest = cache_object(root, out.md5)
+    manifest = cache_object(root / out.project, out.md5)
     if not manifest.is_file():
         yield f"{out.path}: directory listing not in the local cache ({manifest.relative_to(root)})"
         return
@@ -89,13 +95,13 @@ def _check_dir(root: Path, out: Tracked) -> Iterator[str]:
     entries = json.loads(manifest.read_text(encoding="utf-8"))
     listed = {entry["relpath"] for entry in entries}
     for entry in entries:
-        yield from _check_file(root, f"{out.path}/{entry['relpath']}", entry["md5"])
+        yield from _check_file(root, out, f"{out.path}/{entry['relpath']}", entry["md5"])
     folder = root / out.path
     if folder.is_dir():
         for path in sorted(folder.rglob("*")):
             rel = path.relative_to(folder).as_posix()
             if path.is_file() and rel not in listed:
-                yield f"{out.path}/{rel}: in the workspace but not in the output dvc.lock records"
+                yield f"{out.path}/{rel}: in the workspace but not in the output {out.lock} records"
 
 
 def selected_outputs(root: Path, targets: list[str]) -> list[Tracked]:
@@ -110,7 +116,7 @@ def check_outputs(root: Path, outputs: list[Tracked]) -> list[str]:
         if out.md5.endswith(".dir"):
             problems.extend(_check_dir(root, out))
         else:
-            problems.extend(_check_file(root, out.path, out.md5))
+            problems.extend(_check_file(root, out, out.path, out.md5))
     return problems
 
 

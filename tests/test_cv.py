@@ -1,5 +1,5 @@
-"""Cross-validation over queries through DVC (cv/dvc.yaml) on the tiny model, and
-`make compare` reading per-query files back from revisions."""
+"""Cross-validation over queries through DVC (`make cv`: the DVC project in cv/) on the
+tiny model, and `make compare` reading per-query files back from revisions."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 
 from ranker.evaluation.compare import compare
-from tests.conftest import commit_all, copy_project, dvc, run, tiny_params, write_params
+from tests.conftest import ROOT, commit_all, copy_project, dvc, run, tiny_params, write_params
 
 FOLDS = [0, 1, 2]
+MAIN_STAGES = ("download", "split", "encode", "train", "evaluate", "export")
 
 
 @pytest.fixture(scope="module")
@@ -22,27 +23,35 @@ def cv_repo(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> P
     params = tiny_params(tiny_model_dir, cv={"folds": FOLDS}, train={"epochs": 1.0})
     write_params(repo, params)
     commit_all(repo, "project")
-    proc = dvc("repro", "cv/dvc.yaml", cwd=repo)
-    assert "Running stage 'cv/dvc.yaml:summary'" in proc.stdout
+    # `make cv` itself, with this suite's virtualenv standing in for the project's.
+    venv = Path(sys.prefix)
+    make = ["make", "-f", str(ROOT / "Makefile"), f"VENV={venv}", "-o", f"{venv}/.installed"]
+    proc = run([*make, "cv"], cwd=repo)
+    assert "Running stage 'summary'" in proc.stdout
+    # A project of its own: the main project's commands (only its download stage, CV's
+    # input, ran here) name only the main stages and files.
+    status = json.loads(dvc("status", "--json", cwd=repo).stdout)
+    assert set(status) == set(MAIN_STAGES) - {"download"}
+    assert "cv/" not in dvc("metrics", "show", "--json", cwd=repo).stdout
     commit_all(repo, "cv")
     return repo
 
 
 def test_every_query_scored_once_by_a_model_that_never_saw_it(cv_repo: Path) -> None:
     pairs = pd.read_csv(cv_repo / "data/raw/pairs.csv")
-    per_query = pd.read_csv(cv_repo / "plots/cv-summary/per_query.csv")
+    per_query = pd.read_csv(cv_repo / "cv/plots/summary/per_query.csv")
     expected = set(pairs.loc[pairs["label"] == 1, "query"])
     assert sorted(per_query["query"]) == sorted(expected), "each query exactly once"
     for fold in FOLDS:
-        train = set(pd.read_csv(cv_repo / f"data/cv/fold-{fold}/split/train.csv")["query"])
-        valid = set(pd.read_csv(cv_repo / f"data/cv/fold-{fold}/split/valid.csv")["query"])
+        train = set(pd.read_csv(cv_repo / f"cv/data/fold-{fold}/split/train.csv")["query"])
+        valid = set(pd.read_csv(cv_repo / f"cv/data/fold-{fold}/split/valid.csv")["query"])
         scored = set(per_query.loc[per_query["fold"] == fold, "query"])
         assert scored and not scored & (train | valid), fold
     assert not (cv_repo / "models/model").exists(), "CV does not run the main pipeline"
 
 
 def test_summary_has_mean_spread_ci_and_tests(cv_repo: Path) -> None:
-    metrics = json.loads((cv_repo / "metrics/cv.json").read_text())
+    metrics = json.loads((cv_repo / "cv/metrics/cv.json").read_text())
     assert metrics["folds"] == len(FOLDS) and metrics["queries"] == 50
     for system in ("model", "bm25", "pretrained"):
         ndcg = metrics[system]["ndcg@10"]
@@ -56,19 +65,19 @@ def test_summary_has_mean_spread_ci_and_tests(cv_repo: Path) -> None:
 
 
 def test_a_changed_fold_touches_only_its_own_stages(cv_repo: Path) -> None:
-    assert json.loads(dvc("status", "--json", "cv/dvc.yaml", cwd=cv_repo).stdout) == {}
-    test_csv = cv_repo / "data/cv/fold-1/split/test.csv"
+    assert json.loads(dvc("status", "--json", cwd=cv_repo / "cv").stdout) == {}
+    test_csv = cv_repo / "cv/data/fold-1/split/test.csv"
     original = test_csv.read_bytes()
     try:
         test_csv.write_bytes(original + original.splitlines(keepends=True)[1])
-        changed = set(json.loads(dvc("status", "--json", "cv/dvc.yaml", cwd=cv_repo).stdout))
+        changed = set(json.loads(dvc("status", "--json", cwd=cv_repo / "cv").stdout))
     finally:
         test_csv.write_bytes(original)
-    assert changed == {"cv/dvc.yaml:split@1", "cv/dvc.yaml:encode@1"}, changed
+    assert changed == {"split@1", "encode@1"}, changed
 
 
 def test_compare_reads_revisions_through_dvc(cv_repo: Path) -> None:
-    args = ["HEAD", "workspace", "--path", "plots/cv-summary/per_query.csv"]
+    args = ["HEAD", "workspace", "--path", "cv/plots/summary/per_query.csv"]
     proc = run([sys.executable, "-m", "ranker.evaluation.compare", *args], cwd=cv_repo)
     assert "over 50 queries: mean +0.0000" in proc.stdout
     assert "0 improved, 0 degraded, 50 tied" in proc.stdout

@@ -7,6 +7,7 @@ that module changes; a listed module it never imports reruns it for nothing.
 from __future__ import annotations
 
 import ast
+import os
 import re
 import tomllib
 from importlib import metadata
@@ -67,16 +68,28 @@ def closure(entry: str) -> set[Path]:
     return {p.relative_to(ROOT) for p in seen}
 
 
+# The main project's, and cross-validation's (a DVC project of its own in cv/).
 PIPELINES = ("dvc.yaml", "cv/dvc.yaml")
 
 
+def _from_root(project: Path, dep: str | dict) -> str | dict:
+    """A dep as a path from the repository root (cv/'s are relative to cv/)."""
+    if isinstance(dep, dict) or "${" in dep:
+        return dep
+    return os.path.normpath(project / dep)
+
+
 def stages() -> dict[str, dict]:
-    """Every stage of both pipelines; a `foreach` stage by its `do` template."""
+    """Every stage of both pipelines, deps from the repository root; a `foreach` stage by
+    its `do` template."""
     found = {}
     for pipeline in PIPELINES:
+        project = Path(pipeline).parent
         for name, stage in yaml.safe_load((ROOT / pipeline).read_text())["stages"].items():
             key = name if pipeline == "dvc.yaml" else f"{pipeline}:{name}"
-            found[key] = stage.get("do", stage)
+            stage = dict(stage.get("do", stage))
+            stage["deps"] = [_from_root(project, d) for d in stage.get("deps", [])]
+            found[key] = stage
     return found
 
 

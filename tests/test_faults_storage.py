@@ -263,3 +263,53 @@ def test_a_full_disk_is_one_line() -> None:
         "error: No space left on device [ENOSPC]; free some space and run it again; "
         "`make restore` brings back the last good outputs"
     )
+
+
+@pytest.mark.network
+def test_make_push_to_an_unreachable_remote_fails_fast_in_one_line(
+    pipeline_repo: Path, tmp_path: Path
+) -> None:
+    """Port 1 refuses every connection. The run-cache push alone once took 246 s to over
+    600 s and printed a never-awaited coroutine; the outputs' push goes first and fails in
+    seconds, so the run-cache push never starts."""
+    repo = tmp_path / "repo"
+    shutil.copytree(pipeline_repo, repo, symlinks=True)
+    dvc("remote", "modify", "--local", "s3", "endpointurl", "http://127.0.0.1:1", cwd=repo)
+    env = tool_env(
+        AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_EC2_METADATA_DISABLED="true"
+    )
+    proc = subprocess.run(
+        ["make", "-f", str(ROOT / "Makefile"), "push", "REMOTE=s3"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode != 0
+    assert "dvc push -r s3" in proc.stdout
+    assert "--run-cache" not in proc.stdout, "the run-cache push must not start"
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("ERROR")]
+    assert len(errors) == 1 and "http://127.0.0.1:1" in errors[0], proc.stderr
+    assert "Traceback" not in proc.stderr and "coroutine" not in proc.stderr
+
+
+def test_a_fresh_clone_after_the_pipeline_says_nothing_about_cross_validation(
+    pipeline_repo: Path, tmp_path: Path
+) -> None:
+    """Once cv/dvc.lock was committed: a clone listed 21 CV stages as not in cache, every
+    `dvc metrics`/`dvc exp` command failed to load metrics, `make verify` exited 2 and
+    `make push` named 40 missing files, all for folds trained elsewhere."""
+    clone = tmp_path / "clone"
+    git("clone", "-q", str(pipeline_repo), str(clone), cwd=tmp_path)
+    shutil.copytree(pipeline_repo / ".dvc/cache", clone / ".dvc/cache")
+    dvc("checkout", cwd=clone)
+    assert json.loads(dvc("status", "--json", cwd=clone).stdout) == {}
+    for command in (["metrics", "show"], ["exp", "show", "--no-pager"], ["plots", "show"]):
+        proc = dvc(*command, cwd=clone)
+        assert "failed" not in proc.stderr.lower() and "cv/" not in proc.stdout, command
+    make = ["make", "-s", "-f", str(ROOT / "Makefile")]
+    verified = run([*make, "verify"], cwd=clone)
+    assert verified.stdout.startswith("verified ") and not verified.stderr
+    pushed = run([*make, "push"], cwd=clone, HOME=str(tmp_path / "home"))
+    assert "missing" not in (pushed.stdout + pushed.stderr).lower(), pushed.stderr
