@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: run test test-fast docs params-page cv compare join lint format push pull-onnx verify restore bench bench-quick bench-deep queue clean-venv
+.PHONY: run test test-fast docs params-page cv compare show join lint format push pull-onnx verify restore bench bench-quick bench-deep queue clean-venv
 
 $(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -18,18 +18,24 @@ $(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
+# The page `dvc plots show`/`diff` fill (plots.html_template in .dvc/config), with Vega
+# inlined so it opens offline; generated, so not in git.
+PLOTS_PAGE := .dvc/plots.html
+$(PLOTS_PAGE): $(STAMP)
+	$(PY) -m ranker.plots_page $@
+
 # Scratch a killed run left (models/.onnx.tmp...) goes first: a stage restored from the
 # run-cache never runs, so it would never remove its own.
-run: $(STAMP)
+run: $(STAMP) $(PLOTS_PAGE)
 	python -m ranker.scratch
 	dvc repro
 
 # The whole suite (what CI runs through .ci/run), docs build included.
-test: $(STAMP)
+test: $(STAMP) $(PLOTS_PAGE)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # A developer's loop: every unit, data and model test, no pipeline run (docs/code-layout.md).
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(PLOTS_PAGE)
 	$(PY) -m pytest -m "not pipeline and not slow and not gpu" $(PYTEST_ARGS)
 
 # The manual as a site (site/), strict: a broken link or anchor fails the build.
@@ -44,7 +50,7 @@ params-page: $(STAMP)
 # it; cv/metrics/cv.json holds means, fold spread, 95% CIs and paired tests. cv/ is a DVC
 # project of its own (cv/dvc.yaml's header says why); DVC commands for CV run there. Its
 # input, data/raw, is the main project's download stage's output: that stage runs first.
-cv: $(STAMP)
+cv: $(STAMP) $(PLOTS_PAGE)
 	dvc repro download
 	cd cv && dvc repro
 
@@ -53,6 +59,12 @@ cv: $(STAMP)
 compare: $(STAMP)
 	@test -n "$(A)" -a -n "$(B)" || { echo "usage: make compare A=<rev|exp|workspace> B=<rev|exp|workspace>" >&2; exit 2; }
 	python -m ranker.evaluation.compare "$(A)" "$(B)" $(if $(COMPARE_PATH),--path "$(COMPARE_PATH)")
+
+# The experiments in about ten columns: the params that differ, test nDCG@10 with its 95%
+# CI, BM25's, the delta and p-value against it, the query count. SHOW_ARGS go to
+# `dvc exp show` (e.g. SHOW_ARGS="-A" for every commit, "-n 5" for the last five).
+show: $(STAMP)
+	python -m ranker.evaluation.experiments $(SHOW_ARGS)
 
 # Send every DVC-tracked output of the last run, then the run-cache (every stage run this
 # cache remembers, so a clone can restore them by params without training), to the default

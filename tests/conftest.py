@@ -127,6 +127,10 @@ def copy_project(dest: Path) -> Path:
             shutil.copy2(ROOT / keep, dest / keep)
     for lock in ("dvc.lock", "cv/dvc.lock"):
         (dest / lock).unlink(missing_ok=True)
+    # What make writes on install beside the tracked files: the offline plots page.
+    from ranker.plots_page import write_page
+
+    write_page(dest / ".dvc/plots.html")
     git("init", "-q", "-b", "main", cwd=dest)
     return dest
 
@@ -160,6 +164,16 @@ def pipeline_repo(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path
     commit_all(repo, "project")
     dvc("repro", cwd=repo)
     commit_all(repo, "repro")
+    return repo
+
+
+@pytest.fixture(scope="session")
+def default_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project copy on which `dvc repro` has run with the shipped params.yaml: the model
+    `make run` builds, all-MiniLM-L6-v2 fine-tuned (minutes: slow tests share this one)."""
+    repo = copy_project(tmp_path_factory.mktemp("default") / "repo")
+    commit_all(repo, "project")
+    dvc("repro", cwd=repo)
     return repo
 
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import dvc, git, ran, set_param
+from tests.conftest import dvc, git, ran, run, set_param
 
 STAGES_AFTER_SPLIT = {"split", "encode", "train", "evaluate", "export"}
 
@@ -100,7 +103,60 @@ def test_two_experiments_compare(repo: Path) -> None:
     assert {p["rev"] for p in points} == {"lr-fast", "lr-slow"}
     for rev in ("lr-fast", "lr-slow"):
         assert len({p["step"] for p in points if p["rev"] == rev}) == 2, "one point per epoch"
+
+    # `make show`: the one param that differs, test nDCG@10 with its CI, the test vs BM25.
+    shown = run([sys.executable, "-m", "ranker.evaluation.experiments"], cwd=repo).stdout
+    header, *lines = [line.split("  ") for line in shown.splitlines()]
+    header = [h.strip() for h in header if h.strip()]
+    assert header == [
+        "experiment",
+        "train.learning_rate",
+        "nDCG@10",
+        "95% CI",
+        "BM25",
+        "Δ vs BM25",
+        "p",
+        "queries",
+    ]
+    table = {cells[0]: [c.strip() for c in cells[1:] if c.strip()] for cells in lines}
+    ndcg = m_fast["ndcg@10"]
+    low, high = m_fast["ndcg@10_ci95"]["low"], m_fast["ndcg@10_ci95"]["high"]
+    queries = fast["metrics"]["metrics/eval.json"]["data"]["queries"]
+    assert table["lr-fast"][:3] == ["0.003", f"{ndcg:.3f}", f"[{low:.3f}, {high:.3f}]"]
+    assert table["lr-fast"][-1] == str(queries) and table["lr-slow"][0] == "1e-05"
     reset(repo)
+
+
+@pytest.fixture(scope="module")
+def plots_page(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("plots")
+    dvc("plots", "show", "-o", str(out), cwd=repo)
+    return out / "index.html"
+
+
+def test_plots_page_fetches_no_script(plots_page: Path) -> None:
+    """DVC's own page loads Vega from a CDN and is blank offline (`vegaEmbed is not
+    defined`); .dvc/config points `dvc plots show` at a page with Vega inlined."""
+    page = plots_page.read_text(encoding="utf-8")
+    assert not re.search(r"<script[^>]*\ssrc=", page), "no script is fetched"
+    assert "window.vegaEmbed=" in page and page.count("vegaEmbed('#") >= 3
+
+
+def test_plots_page_draws_offline_in_a_headless_browser(plots_page: Path) -> None:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("no chromium installed (apt-get install chromium)")
+    args = ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000"]
+    dom = subprocess.run(
+        [browser, *args, "--dump-dom", plots_page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    # Vega draws each plot as an <svg class="marks"> (the renderer DVC's specs ask for).
+    drawn = re.findall(r'<svg[^>]*\sclass="marks"', dom)
+    assert len(drawn) == plots_page.read_text(encoding="utf-8").count("vegaEmbed('#"), dom[-2000:]
 
 
 def test_queue_with_two_workers(repo: Path) -> None:

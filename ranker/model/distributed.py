@@ -24,6 +24,7 @@ from typing import Any
 from ranker.config import DistributedParams
 from ranker.errors import ParamError, TrainingError
 from ranker.settings import RendezvousSettings, from_env
+from ranker.threads import machine_cores
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def needs_launch(params: DistributedParams) -> bool:
 def worker_threads(threads: int, local_size: int) -> int:
     """Torch threads per worker: the stage's threads (0: all cores) shared by this machine's
     workers, so two workers on two cores do not oversubscribe them."""
-    return max(1, (threads or os.cpu_count() or 1) // local_size)
+    return max(1, (threads or machine_cores()) // local_size)
 
 
 def per_worker_batch(batch_size: int, size: int) -> int:
