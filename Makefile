@@ -51,7 +51,7 @@ params-page: $(STAMP)
 # project of its own (cv/dvc.yaml's header says why); DVC commands for CV run there. Its
 # input, data/raw, is the main project's download stage's output: that stage runs first.
 cv: $(STAMP) $(PLOTS_PAGE)
-	dvc repro download
+	dvc repro download base
 	cd cv && dvc repro
 
 # Per-query nDCG@k of two revisions or experiments (or `workspace`), read back through DVC:
@@ -70,17 +70,21 @@ show: $(STAMP)
 # cache remembers, so a clone can restore them by params without training), to the default
 # remote (REMOTE=s3 for S3); cross-validation's too where `make cv` ran (cv/dvc.lock), to
 # cv/'s remote of that name. Outputs go first: against an unreachable remote that push
-# fails in seconds with one line, where the run-cache push alone retries for minutes.
+# fails in seconds with one line, where the run-cache push alone retries for minutes. s3fs
+# leaves a coroutine unawaited when DVC exits on that error, and Python's warning about it at
+# shutdown would bury the one line under a dozen.
+push: export PYTHONWARNINGS = ignore:coroutine:RuntimeWarning
 push:
 	dvc push $(if $(REMOTE),-r $(REMOTE))
 	dvc push --run-cache $(if $(REMOTE),-r $(REMOTE))
 	test ! -f cv/dvc.lock || { cd cv && dvc push $(if $(REMOTE),-r $(REMOTE)) && dvc push --run-cache $(if $(REMOTE),-r $(REMOTE)); }
 
-# Fetch only what the export stage wrote (models/onnx and the Vespa application package
-# models/vespa): no data, no training; then re-hash what arrived (workspace and cache).
+# Fetch only what the export stage wrote (the ONNX in models/onnx, the fine-tuned checkpoint in
+# models/reranker, the Vespa application package in models/vespa): no data, no training; then
+# re-hash what arrived (workspace and cache).
 pull-onnx: $(STAMP)
 	dvc pull $(if $(REMOTE),-r $(REMOTE)) export
-	python -m ranker.verify models/onnx models/vespa
+	python -m ranker.verify models/onnx models/reranker models/vespa
 
 # Re-hash DVC-tracked outputs (all, or PATHS=...) in the workspace and the local cache
 # against dvc.lock: one line per mismatch, non-zero exit if any. DVC's checkout does not.

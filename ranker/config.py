@@ -1,7 +1,8 @@
 """Typed, strict parameters: one frozen dataclass per `params.yaml` section.
 
-Each field's meaning, default and range are declared once, in ranker/sections.py;
-docs/params.md is generated from them (`make params-page`). Every stage loads the whole
+Each field's meaning, default and range are declared once, in ranker/sections.py and
+ranker/sections_export.py; docs/params.md is generated from them (`make params-page`).
+Every stage loads the whole
 file at start, so a misspelled key anywhere fails before any work is done, with a one-line
 error naming the key and the valid ones.
 """
@@ -24,13 +25,12 @@ from ranker.sections import (
     DistributedParams,
     EncodeParams,
     EvaluateParams,
-    ExportParams,
     ModelParams,
     RunParams,
     SplitParams,
     TrainParams,
-    VespaParams,
 )
+from ranker.sections_export import ExportParams, VespaParams
 
 __all__ = [
     "PACKAGED_MODEL_ID",
@@ -82,6 +82,13 @@ def parse_params(raw: Any) -> Params:
     params = Params(**built)
     if params.split.stratify and params.split.strategy != "random":
         raise ParamError("split.stratify: true only applies with split.strategy: random")
+    local = Path(params.model.name).expanduser()
+    if local.is_dir() and Path(params.model.files).expanduser().resolve() != local.resolve():
+        raise ParamError(
+            f"model.files: {params.model.files!r}, but model.name is the local directory "
+            f"{params.model.name!r}: set model.files: {params.model.name} too, so that DVC "
+            "reruns encode and train when its files change"
+        )
     if params.vespa.model == "int8" and not params.export.quantize:
         raise ParamError("vespa.model: 'int8' needs export.quantize: true")
     workers = params.distributed.nproc_per_node * params.distributed.nnodes

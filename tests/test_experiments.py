@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import dvc, git, ran, run, set_param
+from tests.conftest import dvc, git, ran, run, set_param, tool_env
 
 STAGES_AFTER_SPLIT = {"split", "encode", "train", "evaluate", "export"}
 
@@ -164,7 +164,18 @@ def test_queue_with_two_workers(repo: Path) -> None:
     queued = dvc("queue", "status", cwd=repo).stdout
     assert queued.count("Queued") == 2
     # run.threads is 1 in these params: two workers share the cores instead of fighting.
-    dvc("queue", "start", "-j", "2", cwd=repo)
+    # The workers are daemons that inherit the command's stdout: a captured pipe would stay
+    # open until the last one exits, and one can idle on after the queue is empty.
+    subprocess.run(
+        [sys.executable, "-m", "dvc", "queue", "start", "-j", "2"],
+        cwd=repo,
+        env=tool_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=True,
+        timeout=120,
+    )
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         status = dvc("queue", "status", cwd=repo).stdout

@@ -29,7 +29,7 @@ from ranker.onnx.gates import (
 )
 from ranker.onnx.quantize import quantize_int8
 from ranker.serve import contract
-from ranker.serve.contract import INPUTS
+from ranker.serve.contract import ALL_INPUTS as INPUTS
 from ranker.serve.runtime import inference_session
 from tests.conftest import ROOT
 from tools.isa.cpuid import unavailable as cpuid_mask_unavailable
@@ -56,7 +56,7 @@ def exported(tiny, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_contract(exported: Path) -> None:
-    check_contract(exported)
+    check_contract(exported, INPUTS, 2)
     graph = onnx.load(str(exported)).graph
     assert [i.name for i in graph.input] == ["input_ids", "attention_mask", "token_type_ids"]
     for value in graph.input:
@@ -76,7 +76,7 @@ def test_contract_rejects_a_renamed_input(exported: Path, tmp_path: Path) -> Non
     bad = tmp_path / "renamed.onnx"
     onnx.save(model, str(bad))
     with pytest.raises(ExportError, match=r"inputs are .*segment_ids"):
-        check_contract(bad)
+        check_contract(bad, INPUTS, 2)
 
 
 def test_inputs_bound_by_name_with_token_types(tiny, exported: Path, frame: pd.DataFrame) -> None:
@@ -112,7 +112,7 @@ def test_dynamic_shapes(tiny, exported: Path, batch: int, length: int) -> None:
 def test_int8_round_trip(tiny, exported: Path, frame: pd.DataFrame, tmp_path: Path) -> None:
     int8 = tmp_path / "model.int8.onnx"
     quantize_int8(exported, int8, tiny[0].config)
-    check_contract(int8)
+    check_contract(int8, INPUTS, 2)
     ops = {node.op_type for node in onnx.load(str(int8)).graph.node}
     assert ops & {"Attention", "QAttention"}, f"attention was not fused for ONNX Runtime: {ops}"
     assert ops & {"MatMulInteger", "DynamicQuantizeMatMul", "QAttention"}
@@ -216,20 +216,17 @@ def test_run_export_writes_self_contained_folder(
 def test_failed_parity_gate_leaves_nothing(tiny, frame: pd.DataFrame, tmp_path: Path) -> None:
     model, tokenizer = tiny
     out, metrics_path = tmp_path / "onnx", tmp_path / "export.json"
+    common = dict(model=model, tokenizer=tokenizer, frame=frame, encode=EncodeParams(), k=10,
+                  threads=1, out_dir=out, metrics_path=metrics_path)  # fmt: skip
     with pytest.raises(ExportError, match="parity gate failed"):
-        run_export(
-            model=model,
-            tokenizer=tokenizer,
-            frame=frame,
-            encode=EncodeParams(),
-            params=ExportParams(atol=1e-12),
-            k=10,
-            threads=1,
-            out_dir=out,
-            metrics_path=metrics_path,
-        )
+        run_export(**common, params=ExportParams(atol=1e-12, head="two_logits"))
     assert not out.exists() and not metrics_path.exists()
     assert not list(tmp_path.iterdir()), "no temporary files either"
+    # The one-logit head is gated first, on the same atol: float rounding of w1 - w0 is
+    # far above 1e-12, so the gate can fail.
+    with pytest.raises(ExportError, match=r"export.head: the one-logit model's scores differ"):
+        run_export(**common, params=ExportParams(atol=1e-12))
+    assert not list(tmp_path.iterdir())
 
 
 def test_a_failing_step_on_the_staged_files_keeps_the_published_ones(
@@ -319,10 +316,12 @@ def test_graph_manifest_and_reranker_follow_the_one_contract(onnx_dir: Path) -> 
     from ranker.serve.rerank import Reranker
 
     graph = onnx.load(str(onnx_dir / contract.FP32_NAME)).graph
-    assert tuple(i.name for i in graph.input) == contract.INPUTS
+    assert tuple(i.name for i in graph.input) == contract.ALL_INPUTS  # BERT: two token types
     assert [o.name for o in graph.output] == [contract.OUTPUT]
     manifest = json.loads((onnx_dir / contract.MANIFEST).read_text())
-    assert {k: manifest[k] for k in contract.describe()} == contract.describe()
+    described = contract.describe(contract.ALL_INPUTS, 1)  # export.head: one_logit
+    assert {k: manifest[k] for k in described} == described
+    assert manifest["template"] == {"start": [101], "middle": [102], "end": [102], "pad_id": 0}
     assert set(manifest["sha256"]) == {
         p.name
         for p in onnx_dir.iterdir()
@@ -460,7 +459,7 @@ def test_int8_scores_agree_on_an_avx2_cpu(tmp_path: Path) -> None:
         quantize_int8(
             tmp_path / "fp32.onnx",
             tmp_path / f"int8-{reduce_range}.onnx",
-            SimpleNamespace(),
+            SimpleNamespace(model_type="bert"),
             reduce_range=reduce_range,
         )
     code = (

@@ -130,6 +130,36 @@ def test_dvc_get_and_import(source: Path, home: Path, tmp_path: Path) -> None:
     assert "rev_lock" in (consumer / "ranker-onnx.dvc").read_text()
 
 
+def test_a_consumer_gets_the_artifacts_by_name_from_a_git_url_and_a_tag(
+    source: Path, home: Path, tmp_path: Path
+) -> None:
+    """The DVC way for a deployment repo or a Vespa app: `dvc artifacts get` of a declared
+    artifact (dvc.yaml `artifacts:`) from a git URL at a version, no clone, no project
+    install. A version is a GTO-format git tag, `<artifact>@v<semver>`, made with plain git."""
+    declared = yaml.safe_load((source / "dvc.yaml").read_text())["artifacts"]
+    assert declared["cross-encoder-onnx"]["path"] == str(ONNX)
+    assert {a["type"] for a in declared.values()} == {"model"}
+    dvc("push", cwd=source, HOME=str(home))
+    for name in declared:
+        git("tag", "-a", f"{name}@v1.0.0", "-m", "first release", cwd=source)
+    bare = tmp_path / "ranker.git"
+    git("clone", "-q", "--bare", str(source), str(bare), cwd=tmp_path)
+    consumer = tmp_path / "consumer"  # neither a git nor a DVC repo
+    consumer.mkdir()
+    url = bare.as_uri()
+    dvc("artifacts", "get", url, "cross-encoder-onnx", "--rev", "v1.0.0", "-o", "onnx",
+        cwd=consumer, HOME=str(home))  # fmt: skip
+    assert {p.name: p.read_bytes() for p in (consumer / "onnx").iterdir()} == onnx_bytes(source)
+    dvc("artifacts", "get", url, "cross-encoder", "-o", "reranker",  # the latest version
+        cwd=consumer, HOME=str(home))  # fmt: skip
+    assert (consumer / "reranker" / "model.safetensors").read_bytes() == (
+        source / "models" / "reranker" / "model.safetensors"
+    ).read_bytes()
+    dvc("get", url, "models/vespa", "--rev", "vespa-package@v1.0.0", "-o", "vespa",
+        cwd=consumer, HOME=str(home))  # fmt: skip
+    assert (consumer / "vespa" / "schemas" / "doc.sd").is_file()
+
+
 def test_push_fails_clearly_while_remote_is_down_then_succeeds(
     source: Path, s3: SeaweedS3, tmp_path: Path
 ) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,9 +19,12 @@ from ranker.serve.contract import length_batches
 class PairDataset(Dataset):
     """Encoded pairs over the token buffers Arrow read from Parquet, zero-copy: one copy of
     the ids (4 bytes a token, one buffer per row group) instead of a Python list per row
-    (tens of bytes a token). `DataCollatorWithPadding` pads each batch."""
+    (tens of bytes a token). `DataCollatorWithPadding` pads each batch. An item holds
+    `inputs`, the model's own (`ranker.model.families.model_inputs`): DistilBERT's forward
+    takes no token types."""
 
-    def __init__(self, data: pd.DataFrame | pa.Table) -> None:
+    def __init__(self, data: pd.DataFrame | pa.Table, inputs: Sequence[str] = FEATURES) -> None:
+        self.inputs = tuple(inputs)
         table = (
             data
             if isinstance(data, pa.Table)
@@ -59,7 +62,8 @@ class PairDataset(Dataset):
         return out
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        return {**self.features(i), "labels": int(self._labels[i])}
+        features = self.features(i)
+        return {**{k: features[k] for k in self.inputs}, "labels": int(self._labels[i])}
 
 
 def make_collator(tokenizer: Any, encode: EncodeParams) -> Any:
@@ -73,15 +77,19 @@ def make_collator(tokenizer: Any, encode: EncodeParams) -> Any:
 
 
 def length_sorted_batches(
-    frame: pd.DataFrame | pa.Table, collator: Any, batch_size: int, desc: str
+    frame: pd.DataFrame | pa.Table,
+    collator: Any,
+    batch_size: int,
+    desc: str,
+    inputs: Sequence[str] = FEATURES,
 ) -> Iterator[tuple[np.ndarray, dict[str, Any]]]:
-    """(row indices, padded model inputs) in length order, so little compute goes to padding."""
+    """(row indices, padded `inputs`) in length order, so little compute goes to padding."""
     ds = PairDataset(frame)
     batches = length_batches(ds.lengths(), batch_size)
     total = -(-len(ds) // batch_size)
     for idx in tqdm(batches, total=total, desc=desc, unit="batch"):
         batch = collator([ds.features(i) for i in idx])
-        yield idx, {k: batch[k] for k in FEATURES}
+        yield idx, {k: batch[k] for k in inputs}
 
 
 def ordered_eval(trainer_cls: type) -> type:

@@ -1,4 +1,6 @@
-"""The encode stage: tokenize (query, title) as a BERT sentence pair into Parquet.
+"""The encode stage: tokenize (query, title) as a sentence pair into Parquet, in the
+model's own pair template. Every row keeps all three id columns (token types are 0s for a
+model without them); what a model is fed is `ranker.model.families.model_inputs`.
 
 With `padding: longest` rows are stored unpadded and padded per batch at train/eval time;
 `max_length` stores every row padded to `max_length`, as the reference did.

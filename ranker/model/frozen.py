@@ -10,7 +10,9 @@ import pyarrow as pa
 import torch
 from torch.utils.data import Dataset
 
+from ranker.errors import ParamError
 from ranker.model.batches import length_sorted_batches
+from ranker.model.families import model_inputs
 from ranker.model.modeling import autocast_dtype
 
 
@@ -59,9 +61,22 @@ def pooled_features(
     dtype = autocast_dtype(precision)
     # The same autocast the Trainer would have run the encoder under, had it recomputed it.
     with torch.autocast(device, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-        for idx, inputs in length_sorted_batches(frame, collator, batch_size, "cache features"):
+        batches = length_sorted_batches(
+            frame, collator, batch_size, "cache features", model_inputs(model.config)
+        )
+        for idx, inputs in batches:
             out[torch.from_numpy(idx)] = model.base_model(**inputs).pooler_output.float()
     return out
+
+
+def check_feature_cache(model: torch.nn.Module) -> None:
+    """train.cache_features caches the pooler's output: BERT has one, RoBERTa-style heads
+    read [CLS] from the last layer instead."""
+    if not supports_feature_cache(model):
+        raise ParamError(
+            f"train.cache_features: {type(model).__name__} has no pooler + classifier head "
+            "to cache for; set train.cache_features: false"
+        )
 
 
 def supports_feature_cache(model: torch.nn.Module) -> bool:

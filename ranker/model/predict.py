@@ -9,6 +9,7 @@ import pandas as pd
 import torch
 
 from ranker.model.batches import length_sorted_batches
+from ranker.model.families import model_inputs
 from ranker.serve.contract import relevance_scores
 
 
@@ -16,10 +17,11 @@ from ranker.serve.contract import relevance_scores
 def predict_logits(
     model: torch.nn.Module, frame: pd.DataFrame, collator: Any, batch_size: int, desc: str = "score"
 ) -> np.ndarray:
-    """Logits [n, 2] in the frame's row order."""
+    """Logits [n, labels] in the frame's row order."""
     model.eval()
-    out = np.empty((len(frame), 2), dtype=np.float32)
-    for idx, inputs in length_sorted_batches(frame, collator, batch_size, desc):
+    out = np.empty((len(frame), model.config.num_labels), dtype=np.float32)
+    names = model_inputs(model.config)
+    for idx, inputs in length_sorted_batches(frame, collator, batch_size, desc, names):
         out[idx] = model(**inputs).logits.float().numpy()
     return out
 

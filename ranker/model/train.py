@@ -20,18 +20,18 @@ import torch
 from torch.utils.data import Dataset
 
 from ranker.config import DistributedParams, EncodeParams, RunParams, TrainParams
-from ranker.errors import ParamError
 from ranker.evaluation.ranking import classification_metrics, graded, ranking_metrics
 from ranker.files import atomic_path, write_json
 from ranker.model import checkpoints
 from ranker.model import distributed as ddp
 from ranker.model.batches import PairDataset, by_length, make_collator, ordered_eval
+from ranker.model.families import model_inputs
 from ranker.model.frozen import (
     FeatureDataset,
     HeadOnly,
+    check_feature_cache,
     freeze,
     pooled_features,
-    supports_feature_cache,
 )
 from ranker.model.history import (
     epoch_history,
@@ -151,10 +151,9 @@ def train_model(
 ) -> dict[str, Any] | None:
     """Fine-tune, keep the best epoch by validation nDCG@k, and write the model with its card.
 
-    The training curves (loss, validation metrics by step) go to dvclive in `live_dir`.
-    Every epoch ends in a checkpoint; a run with the same `fingerprint` (inputs) resumes
-    from the last complete one (None: always fresh). In a data-parallel job every worker trains and node 0's
-    first worker alone writes; the others return None.
+    Curves go to dvclive in `live_dir`. Every epoch ends in a checkpoint; a run with the
+    same `fingerprint` (inputs) resumes from the last complete one (None: always fresh). In
+    a data-parallel job every worker trains; node 0's first alone writes, the others return None.
 
     Everything written is a function of the inputs: timings and thread counts go to the log.
     """
@@ -186,10 +185,7 @@ def train_model(
     start = time.perf_counter()
     trained: torch.nn.Module = model
     if params.cache_features and params.freeze_base:
-        if not supports_feature_cache(model):
-            raise ParamError(
-                f"train.cache_features: {type(model).__name__} has no pooler + classifier head to cache for"
-            )
+        check_feature_cache(model)
         # The encoder is frozen, so its output never changes: compute it once, not per epoch.
         train_ds: Dataset = FeatureDataset(
             pooled_features(model, train_df, collator, run.eval_batch_size, precision),
@@ -201,7 +197,8 @@ def train_model(
         )
         trained, collator = HeadOnly(model), default_data_collator
     else:
-        train_ds, valid_ds = PairDataset(train_df), PairDataset(valid_df)
+        inputs = model_inputs(model.config)  # DistilBERT's, ModernBERT's take no types
+        train_ds, valid_ds = PairDataset(train_df, inputs), PairDataset(valid_df, inputs)
     steps_per_epoch = -(-len(train_ds) // params.batch_size)
     ckpt_root = checkpoints.checkpoint_dir(out_dir, world.node_rank)
     args = training_arguments(

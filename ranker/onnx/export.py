@@ -4,6 +4,7 @@ copy (`quantize.py`). The contract it writes to is `ranker.serve.contract`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import warnings
@@ -19,6 +20,8 @@ import torch
 from ranker.config import EncodeParams, ExportParams
 from ranker.files import atomic_path, write_json
 from ranker.model.cls_only import cls_only_while
+from ranker.model.compat import check_model
+from ranker.model.families import model_inputs
 from ranker.onnx.gates import (
     check_contract,
     frame_logits,
@@ -29,16 +32,18 @@ from ranker.onnx.gates import (
     ranking_scores,
     variant_quality,
 )
+from ranker.onnx.head import one_logit_gate
 from ranker.onnx.manifest import write_manifest
 from ranker.onnx.quantize import quantize_int8
-from ranker.serve.contract import AXES, FP32_NAME, INPUTS, INT8_NAME, OUTPUT, VOCAB
+from ranker.serve.contract import AXES, FP32_NAME, INT8_NAME, OUTPUT, VOCAB
 from ranker.serve.runtime import int8_product_saturates
 
 log = logging.getLogger(__name__)
 
 
 class NamedInputs(torch.nn.Module):
-    """Binds ONNX inputs to the model's keyword arguments, so they cannot be swapped.
+    """Binds ONNX inputs, in graph order, to the model's keyword arguments by name, so they
+    cannot be swapped: the model's own inputs (`model_inputs`), two or three.
 
     With `unpad`, each layer's feed-forward block runs on real tokens only (see `unpadded`).
     """
@@ -47,17 +52,15 @@ class NamedInputs(torch.nn.Module):
         super().__init__()
         self.model = model
         self.unpad = unpad
+        self.inputs = model_inputs(model.config)
         self._rows: torch.Tensor | None = None
 
-    def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor
-    ) -> torch.Tensor:
+    def forward(self, *args: torch.Tensor) -> torch.Tensor:
+        named = dict(zip(self.inputs, args, strict=True))
         if self.unpad:
             # [tokens]: positions of real tokens in the flattened [batch * sequence].
-            self._rows = attention_mask.reshape(-1).nonzero().squeeze(1)
-        return self.model(
-            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-        ).logits
+            self._rows = named["attention_mask"].reshape(-1).nonzero().squeeze(1)
+        return self.model(**named).logits
 
     def unpadded(self, chunk: Any) -> Any:
         """`chunk` (a layer's feed-forward block) applied to the real tokens only.
@@ -78,10 +81,14 @@ class NamedInputs(torch.nn.Module):
 
 @contextmanager
 def unpadded_feed_forward(wrapper: NamedInputs) -> Iterator[int]:
-    """Patch every `feed_forward_chunk` (BERT, RoBERTa, ELECTRA... layers) while exporting;
-    yields how many layers were patched (0 for other architectures: exported as they are)."""
+    """Patch every `feed_forward_chunk` (BERT, RoBERTa, XLM-R, ELECTRA layers) while
+    exporting; yields how many layers were patched (0 for DistilBERT, DeBERTa and ModernBERT,
+    whose blocks are other modules: exported as they are, said in the log)."""
     modules = wrapper.model.modules() if wrapper.unpad else []
     layers = [m for m in modules if callable(getattr(m, "feed_forward_chunk", None))]
+    if wrapper.unpad and not layers:
+        log.info("feed-forward kept on padded tokens: %s has no BERT feed-forward chunks",
+                 type(wrapper.model).__name__)  # fmt: skip
     try:
         for layer in layers:
             layer.feed_forward_chunk = wrapper.unpadded(layer.feed_forward_chunk)
@@ -112,9 +119,10 @@ def export_onnx(
         ["phase 3 results of an mRNA vaccine", "face coverings and transmission"],
         padding=True,
         return_tensors="pt",
+        return_token_type_ids=True,
     )
-    args = tuple(sample[name] for name in INPUTS)
-    dynamic = {name: {0: AXES[0], 1: AXES[1]} for name in INPUTS}
+    args = tuple(sample[name] for name in wrapper.inputs)
+    dynamic = {name: {0: AXES[0], 1: AXES[1]} for name in wrapper.inputs}
     dynamic[OUTPUT] = {0: AXES[0]}
     # Tracer warnings flag Python-side branches on shapes; the parity gate checks the result
     # on every shape that matters, so they are noise here.
@@ -130,7 +138,7 @@ def export_onnx(
             wrapper,
             args,
             str(path),
-            input_names=list(INPUTS),
+            input_names=list(wrapper.inputs),
             output_names=[OUTPUT],
             dynamic_axes=dynamic,
             opset_version=opset,
@@ -156,6 +164,8 @@ class StagedExport:
     metrics: dict[str, Any]
     sessions: dict[str, Any]
     scores: dict[str, np.ndarray]
+    # Whether Vespa can feed this model, and why not (`ranker.model.compat.vespa_blocker`).
+    vespa: dict[str, Any]
 
 
 @contextmanager
@@ -170,31 +180,37 @@ def staged_export(
     k: int,
     threads: int,
     out_dir: Path,
+    reranker_dir: Path | None = None,
     provenance: dict[str, Any] | None = None,
 ) -> Iterator[StagedExport]:
     """Export, gate and quantize into a staging folder and yield it; `out_dir` gets it when
-    the block ends, and keeps what it held when anything in the block fails (a gate here,
-    or the caller's own step on the staged files). Metrics hold no timings.
+    the block ends (and `reranker_dir` the model as exported, head included, for
+    sentence-transformers), and both keep what they held when anything in the block fails
+    (a gate here, or the caller's own step on the staged files). Metrics hold no timings.
 
     The gates decide on `frame` (validation: a gate is a selection). `test_frame`, never used
     to decide anything, gives the reported quality of each ONNX file."""
-    pad_id = tokenizer.pad_token_id or 0
-    with atomic_path(out_dir, is_dir=True) as tmp:
+    info = check_model(model.name_or_path, tokenizer, encode.max_length)
+    pad_id = tokenizer.pad_token_id
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(atomic_path(out_dir, is_dir=True))
+        metrics: dict[str, Any] = {"model": {k_: info[k_] for k_ in ("model_type", "inputs")}}
+        if params.head == "one_logit":
+            model, metrics["head"] = one_logit_gate(model, frame, pad_id, atol=params.atol)
         fp32 = tmp / FP32_NAME
         export_onnx(model, tokenizer, fp32, opset=params.opset, unpad=params.unpad)
-        check_contract(fp32)
+        logits_n = model.config.num_labels
+        check_contract(fp32, tuple(info["inputs"]), logits_n)
         session = ort_session(fp32, threads)
-        parity = parity_gate(
+        metrics["parity"] = parity_gate(
             model, session, tokenizer, frame, atol=params.atol, max_length=encode.max_length
         )
-        log.info("parity passed: max abs diff %.2e", parity["max_abs_diff"])
+        log.info("parity passed: max abs diff %.2e", metrics["parity"]["max_abs_diff"])
         sessions = {"fp32": session}
         scores = {"fp32": ranking_scores(frame_logits(session, frame, pad_id))}
-        variants: dict[str, Any] = {
-            "fp32": {
-                **variant_quality(frame, scores["fp32"], k),
-                "size_mb": round(fp32.stat().st_size / 2**20, 2),
-            }
+        metrics["fp32"] = {
+            **variant_quality(frame, scores["fp32"], k),
+            "size_mb": round(fp32.stat().st_size / 2**20, 2),
         }
         files = [FP32_NAME]
         if params.quantize:
@@ -207,10 +223,10 @@ def staged_export(
                 reduce_range=params.reduce_range,
                 attention_mask_value=params.attention_mask_value,
             )
-            check_contract(int8)
+            check_contract(int8, tuple(info["inputs"]), logits_n)
             sessions["int8"] = ort_session(int8, threads)
             logits = frame_logits(sessions["int8"], frame, pad_id)
-            variants["int8_mask"] = mask_value_gate(
+            metrics["int8_mask"] = mask_value_gate(
                 sessions["int8"],
                 int8,
                 frame,
@@ -222,11 +238,11 @@ def staged_export(
                 threads=threads,
             )
             scores["int8"] = ranking_scores(logits)
-            variants["int8"] = {
+            metrics["int8"] = {
                 **variant_quality(frame, scores["int8"], k),
                 "size_mb": round(int8.stat().st_size / 2**20, 2),
             }
-            variants["int8_drop"] = int8_gate(variants, params, k)
+            metrics["int8_drop"] = int8_gate(metrics, params, k)
             if not params.reduce_range and int8_product_saturates():
                 # Not in the outputs: they must not depend on the machine that made them.
                 log.warning(
@@ -245,10 +261,14 @@ def staged_export(
             encode=encode,
             params=params,
             files=files,
-            max_positions=model.config.max_position_embeddings,
+            model=info,
+            logits=logits_n,
             provenance=provenance or {},
         )
-        metrics: dict[str, Any] = {"parity": parity, **variants}
+        if reranker_dir is not None:
+            saved = stack.enter_context(atomic_path(reranker_dir, is_dir=True))
+            model.save_pretrained(str(saved))
+            tokenizer.save_pretrained(str(saved))
         if test_frame is not None:
             metrics["test"] = {
                 name: variant_quality(
@@ -256,7 +276,9 @@ def staged_export(
                 )
                 for name, sess in sessions.items()
             }
-        yield StagedExport(dir=tmp, metrics=metrics, sessions=sessions, scores=scores)
+        yield StagedExport(
+            dir=tmp, metrics=metrics, sessions=sessions, scores=scores, vespa=info["vespa"]
+        )
 
 
 def run_export(*, metrics_path: Path, **kwargs: Any) -> dict[str, Any]:

@@ -18,11 +18,13 @@ import torch
 from ranker.config import ExportParams
 from ranker.errors import ExportError
 from ranker.evaluation.ranking import classification_metrics, frame_ranking
+from ranker.model.families import model_inputs
 from ranker.onnx.quantize import ORT_MASK_VALUE, set_attention_mask_value
 from ranker.serve.contract import (
+    ALL_INPUTS,
     AXES,
-    INPUTS,
     OUTPUT,
+    feeds,
     length_batches,
     pad_batch,
     relevance_scores,
@@ -34,22 +36,23 @@ log = logging.getLogger(__name__)
 PARITY_BATCHES = (1, 7, 64)
 
 
-def check_contract(path: Path) -> None:
-    """`onnx.checker` (full) plus exact names, dtypes and symbolic axes of inputs and output."""
+def check_contract(path: Path, inputs: tuple[str, ...], logits: int) -> None:
+    """`onnx.checker` (full) plus exact names, dtypes and symbolic axes of the model's
+    `inputs` and of the output's `logits` columns."""
     try:
         onnx.checker.check_model(str(path), full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
         raise ExportError(f"{path}: onnx.checker failed: {str(exc).splitlines()[0]}") from None
     graph = onnx.load(str(path), load_external_data=False).graph
     got_inputs = [i.name for i in graph.input]
-    if got_inputs != list(INPUTS):
-        raise ExportError(f"{path}: inputs are {got_inputs}, expected {list(INPUTS)}")
+    if got_inputs != list(inputs):
+        raise ExportError(f"{path}: inputs are {got_inputs}, expected {list(inputs)}")
     for value in graph.input:
         _check_tensor(path, value, onnx.TensorProto.INT64, list(AXES))
     outputs = [o.name for o in graph.output]
     if outputs != [OUTPUT]:
         raise ExportError(f"{path}: outputs are {outputs}, expected [{OUTPUT!r}]")
-    _check_tensor(path, graph.output[0], onnx.TensorProto.FLOAT, [AXES[0], 2])
+    _check_tensor(path, graph.output[0], onnx.TensorProto.FLOAT, [AXES[0], logits])
 
 
 def _check_tensor(path: Path, value: Any, dtype: int, dims: list[Any]) -> None:
@@ -76,18 +79,18 @@ def batch_arrays(
     frame: pd.DataFrame, pad_id: int, length: int | None = None
 ) -> dict[str, np.ndarray]:
     """Pad the frame's encoded rows to `length` (default: the longest row) as int64 arrays."""
-    rows = list(zip(*(frame[name] for name in INPUTS), strict=True))
+    rows = list(zip(*(frame[name] for name in ALL_INPUTS), strict=True))
     return pad_batch(rows, pad_id, length)
 
 
 def ort_logits(session: ort.InferenceSession, arrays: dict[str, np.ndarray]) -> np.ndarray:
-    return session.run([OUTPUT], {k: arrays[k] for k in INPUTS})[0]
+    return session.run([OUTPUT], feeds(session, arrays))[0]
 
 
 @torch.inference_mode()
 def torch_logits(model: torch.nn.Module, arrays: dict[str, np.ndarray]) -> np.ndarray:
-    feeds = {k: torch.from_numpy(v) for k, v in arrays.items()}
-    return model.eval()(**feeds).logits.float().numpy()
+    named = {k: torch.from_numpy(arrays[k]) for k in model_inputs(model.config)}
+    return model.eval()(**named).logits.float().numpy()
 
 
 def frame_logits(
@@ -98,12 +101,15 @@ def frame_logits(
     run: Callable[[Any, dict[str, np.ndarray]], np.ndarray] = ort_logits,
     batch_size: int = 64,
 ) -> np.ndarray:
-    """Logits [n, 2] of `run(runner, arrays)` over every row, in row order, batched by
-    length: an ONNX Runtime session by default, a PyTorch model with `run=torch_logits`."""
-    out = np.empty((len(frame), 2), dtype=np.float32)
+    """Logits [n, labels] of `run(runner, arrays)` over every row, in row order, batched
+    by length: an ONNX Runtime session by default, a PyTorch model with `run=torch_logits`."""
+    out: np.ndarray | None = None
     for idx in length_batches(frame["input_ids"].map(len).to_numpy(), batch_size):
-        out[idx] = run(runner, batch_arrays(frame.iloc[idx], pad_id))
-    return out
+        logits = run(runner, batch_arrays(frame.iloc[idx], pad_id))
+        if out is None:
+            out = np.empty((len(frame), logits.shape[1]), dtype=np.float32)
+        out[idx] = logits
+    return out if out is not None else np.empty((0, 1), dtype=np.float32)
 
 
 def ranking_scores(logits: np.ndarray) -> np.ndarray:
@@ -128,8 +134,14 @@ def long_pairs(tokenizer: Any, frame: pd.DataFrame, n: int, max_length: int) -> 
     for i in range(n):
         query = frame["query"].iat[i % len(frame)]
         text = " ".join(titles[(i + j) % len(titles)] for j in range(12))
-        enc = tokenizer(query, text, truncation="only_second", max_length=max_length)
-        rows.append({k: np.asarray(enc[k]) for k in INPUTS})
+        enc = tokenizer(
+            query,
+            text,
+            truncation="only_second",
+            max_length=max_length,
+            return_token_type_ids=True,
+        )
+        rows.append({k: np.asarray(enc[k]) for k in ALL_INPUTS})
     return pd.DataFrame(rows)
 
 
@@ -147,7 +159,7 @@ def parity_gate(
     Lengths: the split's own, its rows padded to `max_length` (`encode.max_length`, the
     longest input the pipeline makes), and real pairs filling all `max_length` tokens.
     """
-    pad_id = tokenizer.pad_token_id or 0
+    pad_id = tokenizer.pad_token_id
     grid = {}
     longs = long_pairs(tokenizer, frame, max(PARITY_BATCHES), max_length)
     for batch in PARITY_BATCHES:

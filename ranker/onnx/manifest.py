@@ -19,15 +19,20 @@ def write_manifest(
     encode: EncodeParams,
     params: ExportParams,
     files: list[str],
-    max_positions: int,
+    model: dict[str, Any],
+    logits: int,
     provenance: dict[str, Any],
 ) -> None:
-    """`ranker.json`: the contract, the model's provenance, and the SHA-256 of every file;
-    and `ranker.json.sha256`, the manifest's own, so a consumer trusts none of it unchecked."""
+    """`ranker.json`: the contract as this model has it (its inputs, pair template and
+    special ids from `ranker.model.compat.check_model`, its head), the model's provenance,
+    and the SHA-256 of every file; and `ranker.json.sha256`, the manifest's own, so a
+    consumer trusts none of it unchecked."""
     manifest = {
-        **contract.describe(),
+        **contract.describe(model["inputs"], logits),
+        "model_type": model["model_type"],
+        "template": model["template"],
         "max_length": encode.max_length,
-        "max_positions": max_positions,
+        "max_positions": model["max_positions"],
         "opset": params.opset,
         "files": files,
         "sha256": {

@@ -1,12 +1,16 @@
-"""int8: ONNX Runtime's BERT fusions, then dynamic quantization of the weights."""
+"""int8: ONNX Runtime's BERT fusions where they fit the family (`ranker.model.families`),
+then dynamic quantization of the weights."""
 
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
 import onnx
+
+from ranker.model.families import FAMILIES
 
 log = logging.getLogger(__name__)
 
@@ -56,27 +60,19 @@ def quantize_int8(
     standard ops only.
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
-    from onnxruntime.transformers.fusion_options import FusionOptions
-    from onnxruntime.transformers.optimizer import optimize_model
 
+    fusion = FAMILIES[config.model_type].ort_fusion
     fused = int8.with_name(f".{int8.stem}.fused.onnx")
     try:
-        options = FusionOptions("bert")
-        # Measured at batch 32 (ranker/serve/runtime.py): SkipLayerNormalization is slower than
-        # Add + LayerNormalization, and BiasGelu slower than Gelu after a MatMul that the
-        # quantizer gives the bias to.
-        options.enable_skip_layer_norm = False
-        options.enable_bias_gelu = False
-        optimized = optimize_model(
-            str(fp32),
-            model_type="bert",
-            num_heads=int(getattr(config, "num_attention_heads", 0)),
-            hidden_size=int(getattr(config, "hidden_size", 0)),
-            optimization_options=options,
-        )
-        fusions = {k: v for k, v in optimized.get_fused_operator_statistics().items() if v}
-        log.info("fused for ONNX Runtime: %s", fusions)
-        optimized.save_model_to_file(str(fused))
+        if fusion is None:
+            log.info(
+                "int8: ONNX Runtime's optimizer has no fusions for %s; plain dynamic "
+                "quantization of the MatMuls",
+                config.model_type,
+            )
+            shutil.copyfile(fp32, fused)
+        else:
+            _fuse(fp32, fused, config, fusion)
         quantize_dynamic(
             fused,
             int8,
@@ -94,3 +90,25 @@ def quantize_int8(
             onnx.save(model, str(int8))
     finally:
         fused.unlink(missing_ok=True)
+
+
+def _fuse(fp32: Path, fused: Path, config: Any, fusion: str) -> None:
+    from onnxruntime.transformers.fusion_options import FusionOptions
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    options = FusionOptions(fusion)
+    # Measured at batch 32 (ranker/serve/runtime.py): SkipLayerNormalization is slower than
+    # Add + LayerNormalization, and BiasGelu slower than Gelu after a MatMul that the
+    # quantizer gives the bias to.
+    options.enable_skip_layer_norm = False
+    options.enable_bias_gelu = False
+    optimized = optimize_model(
+        str(fp32),
+        model_type=fusion,
+        num_heads=int(getattr(config, "num_attention_heads", 0)),
+        hidden_size=int(getattr(config, "hidden_size", 0)),
+        optimization_options=options,
+    )
+    fusions = {k: v for k, v in optimized.get_fused_operator_statistics().items() if v}
+    log.info("fused for ONNX Runtime (%s): %s", config.model_type, fusions or "nothing")
+    optimized.save_model_to_file(str(fused))

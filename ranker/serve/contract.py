@@ -8,16 +8,20 @@ it; a search engine's rank profile references the same names. Imports only numpy
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-# Inputs in graph order, each int64 [batch, sequence]; the output is float32 [batch, 2].
-INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+# Inputs in graph order, each int64 [batch, sequence]: a model takes the first two, and
+# token_type_ids where it has two token types (`ranker.model.families.model_inputs`).
+ALL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+# float32 [batch, 1] (`export.head: one_logit`, what rerankers serve) or [batch, 2].
 OUTPUT = "logits"
 AXES = ("batch", "sequence")
 LABELS = {0: "irrelevant", 1: "relevant"}
-SCORE = "logits[:, 1] - logits[:, 0]"
+SCORES = {1: "logits[:, 0]", 2: "logits[:, 1] - logits[:, 0]"}
+HEADS = {"one_logit": 1, "two_logits": 2}
 
 # The exported folder.
 FP32_NAME = "model.onnx"
@@ -31,17 +35,39 @@ MANIFEST_SHA256 = "ranker.json.sha256"
 
 
 def relevance_scores(logits: Any) -> Any:
-    """Relevance per row of [batch, 2] logits: logit(relevant) - logit(irrelevant), the
-    log-odds of "relevant". Works on numpy arrays and torch tensors alike."""
-    return logits[:, 1] - logits[:, 0]
+    """Relevance per row of logits: the one logit of a [batch, 1] head, or logit(relevant)
+    - logit(irrelevant) of a [batch, 2] one, the log-odds of "relevant" either way (the
+    one-logit head is the two-logit head collapsed, `ranker.onnx.head`). Works on numpy
+    arrays and torch tensors alike."""
+    return logits[:, 0] if logits.shape[1] == 1 else logits[:, 1] - logits[:, 0]
 
 
-def describe() -> dict[str, Any]:
+@dataclass(frozen=True)
+class PairTemplate:
+    """How the tokenizer lays out a pair: start + query + middle + title + end, each a run
+    of special-token ids (BERT: [CLS] / [SEP] / [SEP]; RoBERTa: <s> / </s></s> / </s>),
+    read from the tokenizer itself (`ranker.model.compat.pair_template`), never assumed."""
+
+    start: tuple[int, ...]
+    middle: tuple[int, ...]
+    end: tuple[int, ...]
+    pad_id: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "start": list(self.start),
+            "middle": list(self.middle),
+            "end": list(self.end),
+            "pad_id": self.pad_id,
+        }
+
+
+def describe(inputs: Sequence[str], logits: int) -> dict[str, Any]:
     """The contract as the manifest (`ranker.json`) records it."""
     return {
-        "inputs": {name: {"dtype": "int64", "shape": list(AXES)} for name in INPUTS},
-        "output": {OUTPUT: {"dtype": "float32", "shape": [AXES[0], 2]}},
-        "score": SCORE,
+        "inputs": {name: {"dtype": "int64", "shape": list(AXES)} for name in inputs},
+        "output": {OUTPUT: {"dtype": "float32", "shape": [AXES[0], logits]}},
+        "score": SCORES[logits],
         "labels": {str(k): v for k, v in LABELS.items()},
     }
 
@@ -51,13 +77,14 @@ def pad_batch(
     pad_id: int,
     length: int | None = None,
 ) -> dict[str, np.ndarray]:
-    """(input_ids, attention_mask, token_type_ids) per pair -> the graph's padded inputs.
+    """(input_ids, attention_mask, token_type_ids) per pair -> every input a graph may
+    take, padded (`feeds` picks a graph's own).
 
     Pads to `length`, default the longest row: padded positions get `pad_id`, mask 0 and
     type 0, as the tokenizer would.
     """
     width = length or max(len(ids) for ids, _, _ in rows)
-    feeds = {name: np.zeros((len(rows), width), dtype=np.int64) for name in INPUTS}
+    feeds = {name: np.zeros((len(rows), width), dtype=np.int64) for name in ALL_INPUTS}
     feeds["input_ids"].fill(pad_id)
     for i, (ids, mask, types) in enumerate(rows):
         n = len(ids)
@@ -65,6 +92,11 @@ def pad_batch(
         feeds["attention_mask"][i, :n] = mask
         feeds["token_type_ids"][i, :n] = types
     return feeds
+
+
+def feeds(session: Any, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The arrays an ONNX Runtime session's graph takes, by its own input names."""
+    return {i.name: arrays[i.name] for i in session.get_inputs()}
 
 
 def length_batches(

@@ -17,6 +17,7 @@ from ranker.serve.contract import (
     MODELS,
     OUTPUT,
     TOKENIZER,
+    feeds,
     length_batches,
     pad_batch,
     relevance_scores,
@@ -64,7 +65,7 @@ class Reranker:
             max_length=manifest["max_length"], strategy="longest_first"
         )
         self.tokenizer.no_padding()
-        self.pad_id = self.tokenizer.token_to_id("[PAD]") or 0
+        self.pad_id = manifest["template"]["pad_id"]
         try:
             self.session = inference_session(model_path, threads)
         except Exception as exc:
@@ -88,7 +89,9 @@ class Reranker:
         out = np.full(len(pairs), np.nan, dtype=np.float64)
         for idx in length_batches([len(e.ids) for e in encs], batch_size, by_length=by_length):
             rows = [(encs[i].ids, encs[i].attention_mask, encs[i].type_ids) for i in idx]
-            logits = self.session.run([OUTPUT], pad_batch(rows, self.pad_id))[0]
+            logits = self.session.run([OUTPUT], feeds(self.session, pad_batch(rows, self.pad_id)))[
+                0
+            ]
             out[idx] = relevance_scores(logits)
         if not np.isfinite(out).all():
             bad = int((~np.isfinite(out)).sum())

@@ -11,7 +11,7 @@ from typing import Any
 
 from ranker.errors import RankerError
 from ranker.files import sha256_file
-from ranker.serve.contract import MANIFEST, MANIFEST_SHA256
+from ranker.serve.contract import ALL_INPUTS, MANIFEST, MANIFEST_SHA256, OUTPUT
 from ranker.threads import usable_threads
 
 # ONNX Runtime's own graph optimizer would fuse Add + LayerNormalization into its contrib
@@ -98,10 +98,41 @@ def check_manifest(manifest: Any, path: Path) -> None:
         raise ModelFileError(f"{path}: manifest has no 'sha256' checksums; re-export the model")
     positions = _count(manifest, "max_positions", 2, 1 << 20, path)
     _count(manifest, "max_length", 2, positions, path)
+    _check_model_fields(manifest, path)
     files = manifest.get("files")
     if not isinstance(files, list) or not all(isinstance(f, str) and f in sums for f in files):
         raise ModelFileError(
             f"{path}: 'files' must list files the manifest has checksums of; re-export the model"
+        )
+
+
+def _check_model_fields(manifest: dict[str, Any], path: Path) -> None:
+    """The inputs, pair template and head a consumer builds its feeds and score from."""
+    inputs = manifest.get("inputs")
+    # A set: the manifest's keys are sorted; graph order is the session's to say.
+    if not isinstance(inputs, dict) or set(inputs) not in (set(ALL_INPUTS[:2]), set(ALL_INPUTS)):
+        raise ModelFileError(
+            f"{path}: inputs are {_short(inputs)}, expected {list(ALL_INPUTS[:2])} or "
+            f"{list(ALL_INPUTS)}; re-export the model"
+        )
+    template = manifest.get("template")
+    ids_ok = isinstance(template, dict) and all(
+        isinstance(template.get(key), list)
+        and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in template[key])
+        for key in ("start", "middle", "end")
+    )
+    pad = template.get("pad_id") if isinstance(template, dict) else None
+    if not ids_ok or not isinstance(pad, int) or isinstance(pad, bool) or pad < 0:
+        raise ModelFileError(f"{path}: template is {_short(template)}; re-export the model")
+    shape = (
+        manifest.get("output", {}).get(OUTPUT, {}).get("shape")
+        if isinstance(manifest.get("output"), dict)
+        else None
+    )
+    if not isinstance(shape, list) or len(shape) != 2 or shape[1] not in (1, 2):
+        raise ModelFileError(
+            f"{path}: output shape is {_short(shape)}, expected [batch, 1] or [batch, 2]; "
+            "re-export the model"
         )
 
 

@@ -3,6 +3,7 @@ then write the application package (ranker/vespa/package.py)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,9 @@ import numpy as np
 import pandas as pd
 
 from ranker.config import VespaParams
-from ranker.serve.contract import MODELS, TOKENIZER
+from ranker.serve.contract import MANIFEST, MODELS, TOKENIZER
 from ranker.vespa.gate import vespa_gate
-from ranker.vespa.package import write_package
+from ranker.vespa.package import write_package, write_skipped
 
 
 def run_vespa(
@@ -26,9 +27,21 @@ def run_vespa(
     length: int,
     k: int,
     out_dir: Path,
+    possible: dict[str, Any],
 ) -> dict[str, Any]:
     """`onnx_dir` holds the files export is about to publish, `sessions` and `scores` the
-    open ONNX sessions and their validation scores by variant; returns the gate's report."""
+    open ONNX sessions and their validation scores by variant; returns the gate's report.
+    `possible`: whether Vespa can lay out this model's input (`compat.vespa_blocker`); where
+    it cannot, or `vespa.enabled` is off, `out_dir` says why and the ONNX is published."""
+    if not params.enabled or not possible["possible"]:
+        reason = (
+            "vespa.enabled is false"
+            if not params.enabled
+            else f"Vespa's customTokenInputIds cannot build this model's input: {possible['reason']}"
+        )
+        write_skipped(out_dir, reason)
+        return {"built": False, "reason": reason}
+    manifest = json.loads((onnx_dir / MANIFEST).read_text(encoding="utf-8"))
     name = MODELS[params.model]
     gate = vespa_gate(
         session=sessions[params.model],
@@ -38,6 +51,7 @@ def run_vespa(
         params=params,
         length=length,
         k=k,
+        manifest=manifest,
     )
     key = f"ndcg@{k}"
     quality = {f"validation {key}": export_metrics[params.model][key]}
@@ -52,5 +66,6 @@ def run_vespa(
         gate=gate,
         model_name=name,
         k=k,
+        manifest=manifest,
     )
-    return gate
+    return {"built": True, **gate}

@@ -1,6 +1,7 @@
 """The Vespa-input gate: ONNX scores from inputs built Vespa's way against the pipeline's.
 
-Vespa pads every pair to `encode.max_length`, adds [CLS]/[SEP] itself and cuts an
+Vespa pads every pair to `encode.max_length`, adds the start and separator ids itself
+(the model's own, `customTokenInputIds`) and cuts an
 over-long pair from the end; the pipeline truncates longest-first and pads per batch.
 Where both give the same tokens the scores must agree within `vespa.atol` (else the stage
 fails); where Vespa's cut differs, the gate reports how many pairs and what it does to
@@ -28,12 +29,25 @@ from ranker.vespa.inputs import embed_tokens, token_attention_mask, token_input_
 
 log = logging.getLogger(__name__)
 
+# The rank profile's query(empty): never sent, so all zeros, an input of length 0.
+EMPTY = np.zeros(1, dtype=np.int64)
+
 
 def vespa_feeds(
-    tokenizer_json: Path, frame: pd.DataFrame, *, length: int, query_tokens: int
+    tokenizer_json: Path,
+    frame: pd.DataFrame,
+    *,
+    length: int,
+    query_tokens: int,
+    manifest: dict[str, Any],
 ) -> list[dict[str, np.ndarray]]:
-    """Per pair, the three [1, length] inputs the rank profile's functions build from
-    `embed(tokenizer, query)` and the title's `embed tokenizer | attribute` tensor."""
+    """Per pair, the [1, length] inputs the rank profile's functions build from
+    `embed(tokenizer, query)` and the title's `embed tokenizer | attribute` tensor, in the
+    model's pair template and with its inputs (the export's `manifest`)."""
+    template = manifest["template"]
+    start, sep = template["start"][0], template["end"][0]
+    doubled = len(template["middle"]) == 2  # </s></s>: an empty input between the two
+    types = "token_type_ids" in manifest["inputs"]
     tokenizer = Tokenizer.from_file(str(tokenizer_json))
     tokenizer.no_truncation()
     tokenizer.no_padding()
@@ -42,21 +56,23 @@ def vespa_feeds(
     feeds = []
     for q, t in zip(queries, titles, strict=True):
         q_ids, t_ids = embed_tokens(q.ids, query_tokens), embed_tokens(t.ids, length)
-        feeds.append(
-            {
-                "input_ids": token_input_ids(length, q_ids, t_ids),
-                "token_type_ids": token_type_ids(length, q_ids, t_ids),
-                "attention_mask": token_attention_mask(length, q_ids, t_ids),
-            }
-        )
+        parts = (q_ids, EMPTY, t_ids) if doubled else (q_ids, t_ids)
+        feed = {
+            "input_ids": token_input_ids(length, *parts, start=start, sep=sep),
+            "attention_mask": token_attention_mask(length, *parts),
+        }
+        if types:
+            feed["token_type_ids"] = token_type_ids(length, q_ids, t_ids)
+        feeds.append(feed)
     return feeds
 
 
 def _same_tokens(feed: dict[str, np.ndarray], row: pd.Series) -> bool:
     n = int(feed["attention_mask"].sum())
-    ids, types = list(row["input_ids"]), list(row["token_type_ids"])
-    return (
-        feed["input_ids"][0, :n].tolist() == ids and feed["token_type_ids"][0, :n].tolist() == types
+    return all(
+        feed[name][0, :n].tolist() == list(row[name])
+        for name in ("input_ids", "token_type_ids")
+        if name in feed
     )
 
 
@@ -78,10 +94,17 @@ def vespa_gate(
     params: VespaParams,
     length: int,
     k: int,
+    manifest: dict[str, Any],
 ) -> dict[str, Any]:
     """Score `frame` from Vespa-built inputs with the packaged model's `session` against the
     scores the pipeline gave it; fail past `params.atol` on pairs whose tokens agree."""
-    feeds = vespa_feeds(tokenizer_json, frame, length=length, query_tokens=params.query_tokens)
+    feeds = vespa_feeds(
+        tokenizer_json,
+        frame,
+        length=length,
+        query_tokens=params.query_tokens,
+        manifest=manifest,
+    )
     # One pair per run, as Vespa's global phase evaluates one hit at a time.
     vespa = np.array(
         [relevance_scores(ort_logits(session, f))[0] for f in tqdm(feeds, desc="vespa inputs")],
