@@ -49,9 +49,10 @@ params-page: $(STAMP)
 # K-fold cross-validation over queries: every query scored once by a model that never saw
 # it; cv/metrics/cv.json holds means, fold spread, 95% CIs and paired tests. cv/ is a DVC
 # project of its own (cv/dvc.yaml's header says why); DVC commands for CV run there. Its
-# input, data/raw, is the main project's download stage's output: that stage runs first.
+# inputs, data/raw and data/retrieve, are the main project's download and retrieve stages'
+# outputs: those run first.
 cv: $(STAMP) $(PLOTS_PAGE)
-	dvc repro download base
+	dvc repro download base retrieve
 	cd cv && dvc repro
 
 # Per-query nDCG@k of two revisions or experiments (or `workspace`), read back through DVC:

@@ -49,7 +49,7 @@ from ranker.model.encode import encode_frame
 from ranker.model.modeling import native_bf16
 from ranker.model.tokenizer import load_tokenizer
 from tools.isa.amx import amx_state
-from tools.trec_memory import metadata_peak
+from tools.trec_memory import corpus_peak, metadata_peak
 
 log = logging.getLogger("bench")
 SECTIONS = ("isas", "training", "reranking", "pipeline", "scale")
@@ -137,6 +137,7 @@ def main() -> None:
         results["dvc_repro_noop"] = repro_noop_seconds()
         results["full_scale_peak_memory"] = peak_memory_full_scale(steps=20)
         results["trec_metadata_memory"] = metadata_peak()
+        results["corpus_memory"] = corpus_peak()
     if "scale" in args.only:
         results["scale"] = {
             "stage_memory": [stage_memory(rows) for rows in (55_000, 550_000)],

@@ -26,6 +26,7 @@ from ranker.sections import (
     EncodeParams,
     EvaluateParams,
     ModelParams,
+    RetrieveParams,
     RunParams,
     SplitParams,
     TrainParams,
@@ -42,6 +43,7 @@ __all__ = [
     "ExportParams",
     "ModelParams",
     "Params",
+    "RetrieveParams",
     "RunParams",
     "SplitParams",
     "TrainParams",
@@ -60,6 +62,7 @@ class Params:
     train: TrainParams = field(default_factory=TrainParams)
     distributed: DistributedParams = field(default_factory=DistributedParams)
     run: RunParams = field(default_factory=RunParams)
+    retrieve: RetrieveParams = field(default_factory=RetrieveParams)
     evaluate: EvaluateParams = field(default_factory=EvaluateParams)
     export: ExportParams = field(default_factory=ExportParams)
     vespa: VespaParams = field(default_factory=VespaParams)
@@ -88,6 +91,12 @@ def parse_params(raw: Any) -> Params:
             f"model.files: {params.model.files!r}, but model.name is the local directory "
             f"{params.model.name!r}: set model.files: {params.model.name} too, so that DVC "
             "reruns encode and train when its files change"
+        )
+    if params.vespa.rerank_count != params.retrieve.k:
+        raise ParamError(
+            f"vespa.rerank_count: {params.vespa.rerank_count}, but retrieve.k is "
+            f"{params.retrieve.k}: the deployed evaluation reranks retrieve.k hits, so the "
+            "package must rerank as many; set them equal"
         )
     if params.vespa.model == "int8" and not params.export.quantize:
         raise ParamError("vespa.model: 'int8' needs export.quantize: true")

@@ -228,6 +228,29 @@ class RunParams:
 
 
 @dataclass(frozen=True)
+class RetrieveParams:
+    """The first stage (the retrieve stage): BM25 over the corpus's titles, as the Vespa
+    package's first phase, `bm25(title)`, ranks them; the model reranks its top k."""
+
+    k: int = param(
+        100,
+        """Hits per query the first stage hands the reranker: the candidates of the deployed
+        evaluation, and the Vespa package's global-phase rerank-count (vespa.rerank_count
+        must equal it, so the numbers measure what the package does).""",
+        min=1,
+        max=10_000,
+    )
+    k1: float = param(
+        1.2, "BM25's term-frequency saturation (Vespa's default, written into the package).",
+        min=0.0,
+    )  # fmt: skip
+    b: float = param(
+        0.75, "BM25's length normalisation (Vespa's default, written into the package).",
+        min=0.0, max=1.0,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
 class EvaluateParams:
     """The ranking metrics' cutoff (the evaluate stage, and model selection in train)."""
 

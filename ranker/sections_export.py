@@ -82,7 +82,10 @@ class VespaParams:
         max=512,
     )
     rerank_count: int = param(
-        100, "Hits the global phase reranks with the cross-encoder, after BM25.", min=1
+        100,
+        """Hits the global phase reranks with the cross-encoder, after BM25; equal to
+        retrieve.k, which the deployed evaluation reranks.""",
+        min=1,
     )
     atol: float = param(
         1e-4,

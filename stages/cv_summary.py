@@ -26,6 +26,7 @@ def main() -> None:
         folds=params.cv.folds,
         pairs=read_pairs(args.pairs),
         k=params.evaluate.k,
+        depth=params.retrieve.k,
         metrics_path=inside_repo(args.metrics),
         plots_dir=inside_repo(args.plots),
     )

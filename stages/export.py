@@ -56,6 +56,7 @@ def main() -> None:
             scores=staged.scores,
             frame=valid,
             params=params.vespa,
+            bm25=(params.retrieve.k1, params.retrieve.b),
             length=params.encode.max_length,
             k=params.evaluate.k,
             out_dir=vespa_dir,

@@ -14,7 +14,7 @@ from ranker.evaluation.compare import compare
 from tests.conftest import ROOT, commit_all, copy_project, dvc, run, tiny_params, write_params
 
 FOLDS = [0, 1, 2]
-MAIN_STAGES = ("download", "split", "encode", "train", "evaluate", "export")
+MAIN_STAGES = ("base", "download", "retrieve", "split", "encode", "train", "evaluate", "export")
 
 
 @pytest.fixture(scope="module")
@@ -28,10 +28,10 @@ def cv_repo(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> P
     make = ["make", "-f", str(ROOT / "Makefile"), f"VENV={venv}", "-o", f"{venv}/.installed"]
     proc = run([*make, "cv"], cwd=repo)
     assert "Running stage 'summary'" in proc.stdout
-    # A project of its own: the main project's commands (only its download stage, CV's
-    # input, ran here) name only the main stages and files.
+    # A project of its own: the main project's commands (only its stages that are CV's
+    # inputs ran here) name only the main stages and files.
     status = json.loads(dvc("status", "--json", cwd=repo).stdout)
-    assert set(status) == set(MAIN_STAGES) - {"download"}
+    assert set(status) == set(MAIN_STAGES) - {"base", "download", "retrieve"}
     assert "cv/" not in dvc("metrics", "show", "--json", cwd=repo).stdout
     commit_all(repo, "cv")
     return repo
@@ -62,6 +62,23 @@ def test_summary_has_mean_spread_ci_and_tests(cv_repo: Path) -> None:
     assert test["queries"] == 50 and not test["randomization_exact"]
     assert test["improved"] + test["degraded"] + test["tied"] == 50
     assert 0 < test["p_randomization"] <= 1
+    # The deployed view: every query's BM25 top-k reranked by the fold that held it out.
+    deployed = metrics["deployed"]
+    assert deployed["queries"] == 50 and deployed["k"] == 100
+    for system in ("bm25", "model", "fusion"):
+        for key in ("ndcg@10", "judged@10", "recall@100"):
+            value = deployed[system][key]
+            assert value["ci95"]["low"] <= value["mean"] <= value["ci95"]["high"], (system, key)
+    assert deployed["bm25"]["recall@100"] == deployed["model"]["recall@100"]
+    for versus in ("model_vs_bm25", "fusion_vs_bm25", "fusion_vs_model"):
+        assert deployed["significance"][versus]["queries"] == 50
+    per_query = pd.read_csv(cv_repo / "cv/plots/summary/deployed_per_query.csv")
+    assert sorted(per_query["query"]) == sorted(
+        pd.read_csv(cv_repo / "cv/plots/summary/per_query.csv")["query"]
+    )
+    for fold in FOLDS:
+        fold_eval = json.loads((cv_repo / f"cv/metrics/fold-{fold}/eval.json").read_text())
+        assert 0 <= fold_eval["deployed"]["fusion_weight"] <= 1
 
 
 def test_a_changed_fold_touches_only_its_own_stages(cv_repo: Path) -> None:

@@ -104,7 +104,8 @@ def test_two_experiments_compare(repo: Path) -> None:
     for rev in ("lr-fast", "lr-slow"):
         assert len({p["step"] for p in points if p["rev"] == rev}) == 2, "one point per epoch"
 
-    # `make show`: the one param that differs, test nDCG@10 with its CI, the test vs BM25.
+    # `make show`: the one param that differs, the deployed test nDCG@10 with its CI, the
+    # test vs BM25, judged@10, and the judged-pairs nDCG@10 beside it.
     shown = run([sys.executable, "-m", "ranker.evaluation.experiments"], cwd=repo).stdout
     header, *lines = [line.split("  ") for line in shown.splitlines()]
     header = [h.strip() for h in header if h.strip()]
@@ -116,14 +117,17 @@ def test_two_experiments_compare(repo: Path) -> None:
         "BM25",
         "Δ vs BM25",
         "p",
+        "judged@10",
+        "pairs nDCG@10",
         "queries",
     ]
     table = {cells[0]: [c.strip() for c in cells[1:] if c.strip()] for cells in lines}
-    ndcg = m_fast["ndcg@10"]
-    low, high = m_fast["ndcg@10_ci95"]["low"], m_fast["ndcg@10_ci95"]["high"]
-    queries = fast["metrics"]["metrics/eval.json"]["data"]["queries"]
+    deployed = fast["metrics"]["metrics/eval.json"]["data"]["deployed"]
+    ndcg = deployed["model"]["ndcg@10"]
+    low, high = deployed["model"]["ndcg@10_ci95"]["low"], deployed["model"]["ndcg@10_ci95"]["high"]
     assert table["lr-fast"][:3] == ["0.003", f"{ndcg:.3f}", f"[{low:.3f}, {high:.3f}]"]
-    assert table["lr-fast"][-1] == str(queries) and table["lr-slow"][0] == "1e-05"
+    assert table["lr-fast"][-2] == f"{m_fast['ndcg@10']:.3f}"
+    assert table["lr-fast"][-1] == str(deployed["queries"]) and table["lr-slow"][0] == "1e-05"
     reset(repo)
 
 

@@ -88,6 +88,7 @@ def _export(model_dir: Path, out: Path) -> tuple[dict[str, Any], dict[str, Any],
             scores=staged.scores,
             frame=frame,
             params=VespaParams(),
+            bm25=(1.2, 0.75),
             length=encode.max_length,
             k=10,
             out_dir=out / "vespa",
@@ -303,7 +304,7 @@ def test_without_a_vespa_package_the_onnx_is_still_written(
     from ranker.vespa.build import run_vespa
 
     report = run_vespa(onnx_dir=tmp_path, export_metrics={}, sessions={}, scores={},
-                       frame=pd.DataFrame(), params=VespaParams(), length=64, k=10,
+                       frame=pd.DataFrame(), params=VespaParams(), bm25=(1.2, 0.75), length=64, k=10,
                        out_dir=tmp_path / "vespa",
                        possible={"possible": False, "reason": "id 0 is 'the'"})  # fmt: skip
     assert report == {
@@ -313,7 +314,8 @@ def test_without_a_vespa_package_the_onnx_is_still_written(
     assert [p.name for p in (tmp_path / "vespa").iterdir()] == ["README.md"]
     assert "id 0 is 'the'" in (tmp_path / "vespa" / "README.md").read_text()
     off = run_vespa(onnx_dir=tmp_path, export_metrics={}, sessions={}, scores={},
-                    frame=pd.DataFrame(), params=VespaParams(enabled=False), length=64, k=10,
+                    frame=pd.DataFrame(), params=VespaParams(enabled=False), bm25=(1.2, 0.75),
+                    length=64, k=10,
                     out_dir=tmp_path / "off", possible={"possible": True, "reason": None})  # fmt: skip
     assert off == {"built": False, "reason": "vespa.enabled is false"}
 

@@ -111,6 +111,7 @@ ALLOWED = {
     "serve": set(),
     "data": set(),
     "evaluation": {"serve.contract"},
+    "retrieval": {"data", "evaluation"},
     "model": {"serve.contract", "evaluation"},
     "onnx": {"model", "serve", "evaluation"},
     "vespa": {"onnx", "serve", "evaluation"},

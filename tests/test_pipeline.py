@@ -29,6 +29,12 @@ def test_repro_produces_every_output(pipeline_repo: Path) -> None:
         "plots/eval/per_query.csv",
         "plots/eval/per_query_metrics.csv",
         "plots/eval/behaviour.csv",
+        "plots/eval/deployed_per_query.csv",
+        "plots/eval/deployed_per_query_metrics.csv",
+        "data/raw/corpus.parquet",
+        "data/raw/qrels.parquet",
+        "data/retrieve/run.parquet",
+        "metrics/retrieve.json",
         "dvclive/metrics.json",
         "dvclive/plots/metrics/eval/ndcg@10.tsv",
         "models/model/README.md",
@@ -75,6 +81,38 @@ def test_metrics_show_lists_ranking_metrics(pipeline_repo: Path) -> None:
     assert split["query_overlap"] == 0
     # The reported numbers come from the test split: its queries, none of train's.
     assert eval_metrics["queries"] == split["test"]["queries"] == 10
+    # As deployed: the test queries' BM25 top-100 of the whole corpus, reranked and fused.
+    deployed = eval_metrics["deployed"]
+    assert deployed["queries"] == 10 and deployed["k"] == 100
+    for who in ("bm25", "model", "fusion"):
+        for key in ("ndcg@10", "judged@10", "recall@100"):
+            ci = deployed[who][f"{key}_ci95"]
+            assert ci["low"] <= deployed[who][key] <= ci["high"], (who, key)
+    # Every system reorders the same hits: the first stage's recall is everyone's.
+    assert deployed["model"]["recall@100"] == deployed["bm25"]["recall@100"]
+    assert 0 <= deployed["fusion_weight"] <= 1 and deployed["fusion_valid_queries"] == 10
+    for versus in ("model_vs_bm25", "fusion_vs_bm25", "fusion_vs_model"):
+        assert deployed["significance"][versus]["queries"] == 10
+    retrieve = files["metrics/retrieve.json"]["data"]
+    assert retrieve["queries"] == 50 and retrieve["corpus_docs"] > retrieve["k"]
+    data = files["metrics/data.json"]["data"]
+    assert data["corpus_ids"] == "title-sha256" and data["corpus_docs"] == retrieve["corpus_docs"]
+
+
+def test_deployed_view_reranks_the_first_stage_hits(pipeline_repo: Path) -> None:
+    """The test queries' candidates are BM25's top-k from the whole corpus, unjudged ones
+    included: the deployed table names exactly the test queries with a relevant document."""
+    import pandas as pd
+
+    run = pd.read_parquet(pipeline_repo / "data/retrieve/run.parquet")
+    qrels = pd.read_parquet(pipeline_repo / "data/raw/qrels.parquet")
+    test = set(pd.read_csv(pipeline_repo / "data/split/test.csv")["query"])
+    table = pd.read_csv(pipeline_repo / "plots/eval/deployed_per_query_metrics.csv")
+    assert set(table["query"]) == test and set(table["system"]) == {"bm25", "model", "fusion"}
+    assert (table["candidates"] == 100).all()
+    hits = run[run["query"].isin(test)]
+    judged = hits.merge(qrels, on=["query", "doc_id"], how="left")
+    assert judged["grade"].isna().any(), "the corpus holds documents nobody judged"
 
 
 def test_per_query_files_name_the_test_queries(pipeline_repo: Path) -> None:

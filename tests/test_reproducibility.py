@@ -151,7 +151,7 @@ def test_run_cache_restores_earlier_runs_locally_and_from_a_remote(
 
 
 @pytest.mark.parametrize(
-    "stage", ["base", "download", "split", "encode", "train", "evaluate", "export"]
+    "stage", ["base", "download", "retrieve", "split", "encode", "train", "evaluate", "export"]
 )
 def test_lock_records_requirements_for_every_stage(pipeline_repo: Path, stage: str) -> None:
     lock = yaml.safe_load((pipeline_repo / "dvc.lock").read_text())
@@ -184,6 +184,7 @@ def test_code_and_environment_changes_mark_exactly_their_stages(
     assert changed_stages(repo) == {
         "base",
         "download",
+        "retrieve",
         "split",
         "encode",
         "train",

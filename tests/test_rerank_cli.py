@@ -296,3 +296,98 @@ def test_batch_mode_bad_input_is_one_line_and_no_run_file(
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and message in last, proc.stderr
     assert not run.exists() and not list(tmp_path.glob(".out.run*"))
+
+
+def _first_stage_files(tmp_path: Path) -> dict[str, Path]:
+    """A first-stage run (another engine's: unsorted lines, its own tag), the queries as
+    TSV and the documents as BEIR's corpus.jsonl."""
+    (tmp_path / "bm25.run").write_text(
+        "q2 Q0 d4 1 7.0 bm25\nq1 Q0 d2 2 5.5 bm25\nq1 Q0 d1 1 6.0 bm25\nq1 Q0 d3 3 1.0 bm25\n"
+    )
+    (tmp_path / "queries.tsv").write_text("q1\tcoronavirus origin\nq2\tmask efficacy\nq3\tx\n")
+    docs = [
+        ("d1", TITLES[0]),
+        ("d2", TITLES[1]),
+        ("d3", TITLES[2]),
+        ("d4", "Masks work"),
+        ("d9", ""),
+    ]
+    (tmp_path / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": d, "title": t, "text": "abstract"}) + "\n" for d, t in docs)
+    )
+    return {
+        "run": tmp_path / "bm25.run",
+        "queries": tmp_path / "queries.tsv",
+        "docs": tmp_path / "corpus.jsonl",
+    }
+
+
+def _first_stage_args(onnx_dir: Path, files: dict[str, Path], out: Path) -> list[str]:
+    flags = {"--first-stage": "run", "--queries": "queries", "--docs": "docs"}
+    named = [x for flag, key in flags.items() for x in (flag, str(files[key]))]
+    return ["-m", str(onnx_dir), *named, "--run", str(out)]
+
+
+def test_first_stage_run_is_reranked(onnx_dir: Path, tmp_path: Path) -> None:
+    """Each query's candidates from another engine's run, in a TREC run file out, scored as
+    the library scores them; --depth keeps each query's best N of the first stage."""
+    from ranker.serve.rerank import Reranker
+
+    files = _first_stage_files(tmp_path)
+    out = tmp_path / "reranked.run"
+    args = _first_stage_args(onnx_dir, files, out)
+    proc = cli(*args)
+    assert proc.returncode == 0, proc.stderr
+    assert "ranked 4 pairs of 2 queries" in proc.stderr
+    lines = [line.split() for line in out.read_text().splitlines()]
+    assert [f[0] for f in lines] == ["q2", "q1", "q1", "q1"]  # queries in run order
+    expected = dict(
+        zip(
+            ["d1", "d2", "d3"],
+            Reranker(onnx_dir, "fp32", 1).scores("coronavirus origin", TITLES),
+            strict=True,
+        )
+    )
+    assert {f[2]: float(f[4]) for f in lines if f[0] == "q1"} == pytest.approx(expected, abs=1e-4)
+    assert cli(*args, "--depth", "2").returncode == 0
+    kept = [line.split()[2] for line in out.read_text().splitlines()]
+    assert sorted(kept) == ["d1", "d2", "d4"]  # q1's first-stage ranks 1 and 2
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ({"run": "q1 Q0 d1 1 6.0\n"}, "bm25.run:1: 5 field(s), expected 6"),
+        ({"run": "q1 Q0 d1 one 6.0 x\n"}, "bm25.run:1: rank or score is not a number"),
+        ({"run": "q1 Q0 d7 1 6.0 x\n"}, "corpus.jsonl: 1 document(s) of the run are not in it"),
+        ({"run": "q5 Q0 d1 1 6.0 x\n"}, "queries.tsv: 1 query(s) of the run are not in it"),
+        ({"docs": "not json\n"}, "corpus.jsonl:1: not a JSON object with _id and title"),
+    ],
+)
+def test_first_stage_bad_input_is_one_line_and_no_run_file(
+    onnx_dir: Path, tmp_path: Path, edit: dict[str, str], message: str
+) -> None:
+    files = _first_stage_files(tmp_path)
+    for name, text in edit.items():
+        files[name].write_text(text)
+    out = tmp_path / "out.run"
+    proc = cli(*_first_stage_args(onnx_dir, files, out))
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and message in last, proc.stderr
+    assert not out.exists()
+    missing = cli("-m", str(onnx_dir), "--first-stage", str(files["run"]))
+    assert missing.returncode == 1 and "--first-stage needs --queries" in missing.stderr
+
+
+def test_first_stage_reads_the_projects_corpus(tmp_path: Path) -> None:
+    """data/raw/corpus.parquet serves as --docs, streamed: only the run's documents kept."""
+    from ranker.data.corpus import CorpusWriter
+    from ranker.serve.first_stage import read_docs
+
+    with CorpusWriter(tmp_path / "corpus.parquet") as corpus:
+        corpus.add(["a", "b", "c"], ["Title a", "Title b", "Title c"])
+    assert read_docs(str(tmp_path / "corpus.parquet"), {"a", "c"}) == {
+        "a": "Title a",
+        "c": "Title c",
+    }

@@ -24,7 +24,8 @@ def test_join_gives_reference_schema_that_validates(shared_trec: Path) -> None:
     qrels = read_qrels(shared_trec / "qrels.txt")
     metadata = pd.read_csv(shared_trec / "metadata-sample.csv", dtype=str, keep_default_na=False)
     pairs = build_pairs(topics, qrels, metadata)
-    assert list(pairs.columns) == ["query", "title", "label"]
+    assert list(pairs.columns) == ["query", "title", "label", "cord_uid"]
+    pairs = pairs.drop(columns="cord_uid")
     assert len(pairs) == 165
     raw = pairs.to_csv(index=False).encode()
     clean, _report = validate_pairs(raw, "trec-join", graded_threshold=1)

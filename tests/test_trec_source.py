@@ -17,7 +17,7 @@ import yaml
 
 from ranker.config import DataParams
 from ranker.data.download import run_download
-from ranker.data.trec import read_titles, read_topics
+from ranker.data.trec import read_qrels, read_titles, read_topics
 from ranker.errors import DataError, DownloadError
 from tests.conftest import copy_project, dvc, set_param
 
@@ -57,6 +57,28 @@ def test_paths_join_into_graded_pairs(shared_trec: Path, tmp_path: Path) -> None
     meta = json.loads((tmp_path / "raw/meta.json").read_text())
     assert meta["trec_covid"]["joined"] == 165 and meta["trec_covid"]["judgements"] == 69316
     assert not list(tmp_path.glob(".*.download")), "scratch files removed"
+
+
+def test_the_corpus_is_every_titled_document_of_metadata(shared_trec: Path, tmp_path: Path) -> None:
+    """Judged or not, every metadata.csv row with a cord_uid and a title is a corpus document
+    under its cord_uid; the qrels judge corpus documents by cord_uid, with their grades."""
+    spec = write_spec(tmp_path / "trec.yaml", {n: str(shared_trec / f) for n, f in FILES.items()})
+    summary = download(spec, tmp_path)
+    metadata = pd.read_csv(shared_trec / FILES["metadata"], dtype=str, keep_default_na=False)
+    titled = metadata[(metadata["title"].str.strip() != "") & (metadata["cord_uid"] != "")]
+    corpus = pd.read_parquet(tmp_path / "raw/corpus.parquet")
+    assert list(corpus.columns) == ["doc_id", "title"]
+    assert list(corpus["doc_id"]) == list(dict.fromkeys(titled["cord_uid"]))
+    assert summary["corpus_docs"] == len(corpus) and summary["corpus_ids"] == "cord_uid"
+    qrels = pd.read_parquet(tmp_path / "raw/qrels.parquet")
+    judged = read_qrels(shared_trec / FILES["qrels"])
+    judged = judged[judged["cord_uid"].isin(set(corpus["doc_id"]))]
+    assert len(qrels) == len(judged) == summary["judgements"]
+    assert set(qrels["doc_id"]) < set(corpus["doc_id"]), "some documents nobody judged"
+    assert (qrels["relevant"] == (qrels["grade"] >= 1)).all()
+    expected = judged.groupby("cord_uid")["relevance"].max().sort_index()
+    assert (qrels.groupby("doc_id")["grade"].max().sort_index().to_numpy() == expected).all()
+    assert json.loads((tmp_path / "data.json").read_text())["corpus_docs"] == len(corpus)
 
 
 def test_question_as_query_and_threshold_two(shared_trec: Path, tmp_path: Path) -> None:
@@ -144,5 +166,7 @@ def test_metadata_memory_does_not_grow_with_the_file(tmp_path: Path) -> None:
 
     measured = metadata_peak(size_mb=200, judged=1000)
     assert measured.get("titles_kept") == 1000, measured
+    # Every row is titled and has its own cord_uid: the corpus holds them all.
+    assert measured["corpus_docs"] == 200 * 2**20 // 1830, measured
     peak_mib = measured["peak_rss_mib"]
     assert peak_mib < 400, f"peak {peak_mib} MiB reading a 200 MB file"

@@ -160,12 +160,16 @@ def test_package_is_complete_and_matches_the_graph(pipeline_repo: Path) -> None:
     )
     assert "first-phase {\n            expression {\n                bm25(title)" in schema
     assert "rerank-count: 100" in schema
+    # The first phase is the retrieve stage's BM25: same k1 and b, no stemming.
+    assert 'bm25(title).k1: "1.2"' in schema and 'bm25(title).b: "0.75"' in schema
+    assert re.search(r"field title type string \{[^}]*stemming: none", schema)
     # The packaged model is byte for byte the exported one the gates passed.
     assert (package / model_file).read_bytes() == (
         pipeline_repo / "models/onnx/model.onnx"
     ).read_bytes()
     readme = (package / "README.md").read_text()
     assert "vespa deploy" in readme and "input.query(q)=embed(tokenizer, @query)" in readme
+    assert "'type=any'" in readme
     gate = json.loads((pipeline_repo / "metrics/export.json").read_text())["vespa"]
     assert gate["built"] and gate["pairs"] > 0
     assert gate["max_abs_diff_same_tokens"] <= gate["atol"]

@@ -1,5 +1,6 @@
 """The download stage: pairs from a URL, a local CSV, TREC-COVID's official files (a spec
-YAML) or the synthetic sample (a topics YAML), validated.
+YAML) or the synthetic sample (a topics YAML), validated; and the corpus the first stage
+searches with its judgements (ranker/data/corpus.py).
 
 Nothing lands in the output directory until the bytes have passed the checksum and
 validation; on any error the output directory is left absent.
@@ -18,6 +19,7 @@ import requests
 from tqdm.auto import tqdm
 
 from ranker.config import DataParams
+from ranker.data.corpus import corpus_from_pairs
 from ranker.data.pairs import read_pairs_chunks
 from ranker.data.sample import SAMPLE_NOTE, generate_sample, load_topics
 from ranker.data.trec import build_from_spec, load_spec
@@ -32,6 +34,9 @@ BACKOFF_S = 0.5
 CHUNK = 1 << 16
 # A local source with one of these suffixes is a topics file for the synthetic sample.
 TOPICS_SUFFIXES = (".yaml", ".yml")
+# What a source with a corpus of its own reports about it (and a pairs file's corpus, made
+# from its titles, reports the same way).
+CORPUS_KEYS = ("corpus_docs", "corpus_ids", "judgements")
 
 
 def _is_url(source: str) -> bool:
@@ -140,8 +145,10 @@ def _fetch_file(location: str, sha256: str | None, scratch: Path, params: DataPa
     return path
 
 
-def fetch_source(params: DataParams, dest: Path) -> dict[str, Any]:
+def fetch_source(params: DataParams, dest: Path, corpus_dir: Path) -> dict[str, Any]:
     """Materialize the source's bytes at `dest`; return a description of where they came from.
+    A source that has a corpus of its own (TREC-COVID's metadata.csv) writes it, and its
+    qrels, to `corpus_dir`, and its description then holds CORPUS_KEYS.
 
     The description holds `data.source` as written, never a resolved path: the same params
     give the same `meta.json` on every machine.
@@ -165,12 +172,15 @@ def fetch_source(params: DataParams, dest: Path) -> dict[str, Any]:
         pairs, info = build_from_spec(
             spec,
             query_field=params.query_field,
+            graded_threshold=params.graded_threshold,
             fetch=lambda location, sha256, name: _fetch_file(
                 location, sha256, dest.with_name(f"{dest.stem}-{name}.download"), params
             ),
+            corpus_dir=corpus_dir,
         )
         pairs.to_csv(dest, index=False)
-        return {"source": source, "synthetic": False, "trec_covid": {**spec, **info}}
+        corpus = info.pop("corpus")
+        return {"source": source, "synthetic": False, "trec_covid": {**spec, **info}, **corpus}
     if path.suffix in TOPICS_SUFFIXES:
         topics = load_topics(path)
         df = generate_sample(params.sample_pairs_per_query, params.sample_seed, topics)
@@ -192,7 +202,8 @@ def _summary(pairs: Path) -> dict[str, Any]:
 
 
 def run_download(params: DataParams, out_dir: Path, metrics_path: Path) -> dict[str, Any]:
-    """Fetch, verify and validate; write `out_dir/pairs.csv`, `out_dir/meta.json`, and metrics.
+    """Fetch, verify and validate; write `out_dir/pairs.csv`, `corpus.parquet`,
+    `qrels.parquet`, `meta.json`, and metrics.
 
     Every step streams: the source to a scratch file, then validation chunk by chunk into
     the clean pairs file."""
@@ -201,19 +212,22 @@ def run_download(params: DataParams, out_dir: Path, metrics_path: Path) -> dict[
     scratch.parent.mkdir(parents=True, exist_ok=True)
     scratch.unlink(missing_ok=True)
     try:
-        meta = fetch_source(params, scratch)
-        digest = sha256_file(scratch)
-        if params.sha256 and digest != params.sha256.lower():
-            raise DownloadError(
-                f"{params.source}: SHA-256 mismatch: expected {params.sha256.lower()}, got {digest}"
-            )
         with atomic_path(out_dir, is_dir=True) as tmp_dir:
+            meta = fetch_source(params, scratch, tmp_dir)
+            digest = sha256_file(scratch)
+            if params.sha256 and digest != params.sha256.lower():
+                raise DownloadError(
+                    f"{params.source}: SHA-256 mismatch: expected {params.sha256.lower()}, "
+                    f"got {digest}"
+                )
             pairs = tmp_dir / "pairs.csv"
             report = validate_file(scratch, pairs, params.source, params.graded_threshold)
+            corpus = {key: meta.pop(key) for key in CORPUS_KEYS if key in meta}
             summary = {
                 **_summary(pairs),
                 "duplicates_dropped": report.duplicates_dropped,
                 "conflicting_pairs": report.conflicting_pairs,
+                **(corpus or corpus_from_pairs(pairs, tmp_dir)),
             }
             meta.update(sha256=digest, graded_threshold=params.graded_threshold, **summary)
             write_json(tmp_dir / "meta.json", meta)

@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
+from ranker.data.corpus import CORPUS, QRELS, CorpusWriter, write_qrels
 from ranker.errors import DataError, quoted
 from ranker.files import read_yaml
 
@@ -104,7 +105,8 @@ def _qrels_row(raw: bytes, number: int, path: str | Path) -> list[tuple[int, flo
 def build_pairs(
     topics: dict[int, str], qrels: pd.DataFrame, metadata: pd.DataFrame
 ) -> pd.DataFrame:
-    """Join judgements with queries and titles: columns query, title, label (grade 0/1/2)."""
+    """Join judgements with queries and titles: columns query, title, label (grade 0/1/2),
+    cord_uid."""
     titles = metadata[["cord_uid", "title"]].dropna()
     titles = titles[titles["title"].str.strip() != ""].drop_duplicates("cord_uid")
     joined = qrels.merge(titles, on="cord_uid", how="inner")
@@ -114,14 +116,20 @@ def build_pairs(
         raise DataError(
             f"qrels: topic(s) {sorted(joined.loc[missing, 'topic'].unique())[:5]} not in topics"
         )
-    return joined.rename(columns={"relevance": "label"})[["query", "title", "label"]].reset_index(
-        drop=True
-    )
+    columns = ["query", "title", "label", "cord_uid"]
+    return joined.rename(columns={"relevance": "label"})[columns].reset_index(drop=True)
 
 
-def read_titles(path: str | Path, uids: set[str], chunk_rows: int = CHUNK_ROWS) -> pd.DataFrame:
+def read_titles(
+    path: str | Path,
+    uids: set[str],
+    chunk_rows: int = CHUNK_ROWS,
+    *,
+    corpus: CorpusWriter | None = None,
+) -> pd.DataFrame:
     """cord_uid, title of the documents in `uids`, reading CORD-19's metadata.csv in row
-    chunks of its two needed columns: memory holds one chunk plus the kept titles."""
+    chunks of its two needed columns: memory holds one chunk plus the kept titles. Every
+    row with a cord_uid and a title goes to `corpus` on the way."""
     kept = []
     try:
         reader = pd.read_csv(
@@ -134,6 +142,11 @@ def read_titles(path: str | Path, uids: set[str], chunk_rows: int = CHUNK_ROWS) 
         with reader, tqdm(desc="metadata", unit="row", unit_scale=True) as bar:
             for chunk in reader:
                 kept.append(chunk[chunk["cord_uid"].isin(uids)])
+                if corpus is not None:
+                    titled = chunk[
+                        (chunk["cord_uid"].str.strip() != "") & (chunk["title"].str.strip() != "")
+                    ]
+                    corpus.add(titled["cord_uid"].tolist(), titled["title"].tolist())
                 bar.update(len(chunk))
     except ValueError as exc:
         # pandas names missing usecols this way; a parse error is a ParserError (ValueError).
@@ -174,15 +187,25 @@ def build_from_spec(
     spec: dict[str, dict[str, Any]],
     *,
     query_field: str,
+    graded_threshold: int,
     fetch: Callable[[str, str | None, str], Path],
+    corpus_dir: Path,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Fetch the three files (`fetch(location, sha256, name)` returns a local, verified
-    path) and join them; returns the pairs (label = grade) and where each file came from."""
+    path) and join them; returns the pairs (label = grade) and where each file came from.
+    The corpus (every titled document of metadata.csv) and the qrels of the documents in
+    it go to `corpus_dir`."""
     paths = {name: fetch(entry["location"], entry["sha256"], name) for name, entry in spec.items()}
     topics = read_topics(paths["topics"], query_field)
     qrels = read_qrels(paths["qrels"])
-    titles = read_titles(paths["metadata"], set(qrels["cord_uid"]))
+    with CorpusWriter(corpus_dir / CORPUS) as corpus:
+        titles = read_titles(paths["metadata"], set(qrels["cord_uid"]), corpus=corpus)
     pairs = build_pairs(topics, qrels, titles)
+    judged = pairs.rename(columns={"cord_uid": "doc_id", "label": "grade"})
+    judgements = write_qrels(
+        corpus_dir / QRELS, [judged.assign(relevant=judged["grade"] >= graded_threshold)]
+    )
+    pairs = pairs.drop(columns="cord_uid")
     if pairs.empty:
         raise DataError(
             f"{spec['metadata']['location']}: no judged document has a title; "
@@ -194,4 +217,6 @@ def build_from_spec(
         len(pairs),
         pairs["query"].nunique(),
     )
-    return pairs, {"query_field": query_field, "judgements": len(qrels), "joined": len(pairs)}
+    info = {"query_field": query_field, "judgements": len(qrels), "joined": len(pairs)}
+    corpus_info = {"corpus_docs": corpus.docs, "corpus_ids": "cord_uid", "judgements": judgements}
+    return pairs, {**info, "corpus": corpus_info}

@@ -1,5 +1,11 @@
 """The evaluate stage: the fine-tuned model beside BM25 and the untuned pretrained model, on
-pairs neither training nor model selection saw (the test split, or a CV fold's queries)."""
+queries neither training nor model selection saw (the test split, or a CV fold's queries),
+in two views:
+- judged pairs (the reference recipe's setting): each system ranks only the judged pairs
+  of a query, BM25 with IDF over those pairs;
+- deployed (`deployed` in eval.json, ranker/evaluation/deployed.py): the model reranks
+  the first stage's top-k from the whole corpus, unjudged documents count as not
+  relevant, and a fusion of both scores is measured beside it."""
 
 from __future__ import annotations
 
@@ -13,6 +19,9 @@ import pandas as pd
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from ranker.errors import DataError
+from ranker.evaluation.deployed import TABLE as DEPLOYED_TABLE
+from ranker.evaluation.deployed import WIDE as DEPLOYED_WIDE
+from ranker.evaluation.deployed import summarize as summarize_deployed
 from ranker.evaluation.ranking import classification_metrics
 from ranker.evaluation.report import per_query_table, summarize, wide
 from ranker.files import atomic_path, write_json
@@ -54,11 +63,12 @@ def write_plots(
     behaviour: pd.DataFrame,
     k: int,
     plots_dir: Path,
+    deployed: pd.DataFrame,
 ) -> None:
     """CSV files `dvc plots show` renders (dvc.yaml's top-level plots): ROC, precision-recall,
-    confusion, per-query nDCG@k of every system; the long per-query table (what `make
-    compare` and cross-validation read); the judged behaviour cases. Training curves are
-    dvclive's, written by train."""
+    confusion, per-query nDCG@k of every system in both views; the long per-query tables
+    (what `make compare` and cross-validation read); the judged behaviour cases. Training
+    curves are dvclive's, written by train."""
     labels = frame["label"].to_numpy()
     fpr, tpr, _ = roc_curve(labels, scores)
     precision, recall, _ = precision_recall_curve(labels, scores)
@@ -73,6 +83,8 @@ def write_plots(
         ).to_csv(tmp / "confusion.csv", index=False)
         wide(table, f"ndcg@{k}").reset_index().to_csv(tmp / "per_query.csv", index=False)
         table.to_csv(tmp / "per_query_metrics.csv", index=False)
+        wide(deployed, f"ndcg@{k}").reset_index().to_csv(tmp / DEPLOYED_WIDE, index=False)
+        deployed.to_csv(tmp / DEPLOYED_TABLE, index=False)
         behaviour.to_csv(tmp / "behaviour.csv", index=False)
 
 
@@ -82,10 +94,14 @@ def run_evaluate(
     model_scores: np.ndarray,
     pretrained_scores: np.ndarray,
     behaviour: tuple[dict[str, Any], pd.DataFrame],
+    deployed: tuple[pd.DataFrame, dict[str, Any]],
     k: int,
+    depth: int,
     metrics_path: Path,
     plots_dir: Path,
 ) -> dict[str, Any]:
+    """`deployed`: the per-query table of the deployed view and the fusion weight's choice
+    (`ranker.evaluation.deployed.per_query`); `depth`: the first stage's k."""
     systems = {
         "model": model_scores,
         "bm25": bm25_scores(frame),
@@ -102,6 +118,17 @@ def run_evaluate(
     for name, scores in systems.items():
         metrics[name] = {**classification_metrics(labels, scores), **metrics[name]}
     metrics["behaviour"] = behaviour[0]
+    topk, fusion = deployed
+    if topk.empty:
+        raise DataError(
+            "evaluate: no held-out query has a relevant document in data/raw/qrels.parquet; "
+            "nothing to rank"
+        )
+    metrics["deployed"] = {
+        "k": depth,
+        **summarize_deployed(topk, k),
+        **fusion,
+    }
     write_plots(
         frame=frame,
         scores=model_scores,
@@ -109,13 +136,23 @@ def run_evaluate(
         behaviour=behaviour[1],
         k=k,
         plots_dir=plots_dir,
+        deployed=topk,
     )
     write_json(metrics_path, metrics)
     key = f"ndcg@{k}"
+    top = metrics["deployed"]
     log.info(
-        "%d held-out queries, %s: model %.4f, bm25 %.4f, pretrained %.4f; behaviour %.0f%%",
-        metrics["queries"],
+        "%d held-out queries, reranking BM25's top %d, %s: model %.4f, bm25 %.4f, fusion "
+        "%.4f (judged@%d %.2f); judged pairs: model %.4f, bm25 %.4f, pretrained %.4f; "
+        "behaviour %.0f%%",
+        top["queries"],
+        depth,
         key,
+        top["model"][key],
+        top["bm25"][key],
+        top["fusion"][key],
+        k,
+        top["model"][f"judged@{k}"],
         metrics["model"][key],
         metrics["bm25"][key],
         metrics["pretrained"][key],

@@ -3,9 +3,10 @@
 `dvc exp show` prints every param, metric and dep (277 columns here), which no terminal
 renders. This reads the same data (`dvc exp show --json`: the workspace, each commit and
 its experiments) and keeps what decides between runs: the params whose values differ
-between the rows, the test split's nDCG@10 with its bootstrap 95% CI, BM25's, the mean
-paired delta against BM25 with its randomization p-value, and the query count behind them
-(a p-value on a handful of queries decides little).
+between the rows; on the test split as deployed (reranking BM25's top-k), the model's
+nDCG@10 with its bootstrap 95% CI, BM25's, the mean paired delta against BM25 with its
+randomization p-value and the model's judged@10; the judged-pairs nDCG@10; and the query
+count behind them (a p-value on a handful of queries decides little).
 """
 
 from __future__ import annotations
@@ -75,23 +76,27 @@ def table(shown: list[dict[str, Any]]) -> list[list[str]]:
     keys = sorted({k for p in params for k in p})
     differing = [k for k in keys if len({json.dumps(p.get(k)) for p in params}) > 1]
     header = ["experiment", *differing]
-    header += ["nDCG@10", "95% CI", "BM25", "Δ vs BM25", "p", "queries"]
+    header += ["nDCG@10", "95% CI", "BM25", "Δ vs BM25", "p", "judged@10", "pairs nDCG@10"]
+    header.append("queries")
     body = []
     for (name, data), values in zip(rows, params, strict=True):
         m = _flat(_file(data, "metrics", EVAL))
-        vs_bm25 = "significance.model_vs_bm25."
-        low, high = m.get("model.ndcg@10_ci95.low"), m.get("model.ndcg@10_ci95.high")
+        top = "deployed."
+        vs_bm25 = top + "significance.model_vs_bm25."
+        low, high = m.get(top + "model.ndcg@10_ci95.low"), m.get(top + "model.ndcg@10_ci95.high")
         ci = "-" if low is None or high is None else f"[{_fmt(low)}, {_fmt(high)}]"
         body.append(
             [
                 name,
                 *(_fmt(values.get(k), digits=None) for k in differing),
-                _fmt(m.get("model.ndcg@10")),
+                _fmt(m.get(top + "model.ndcg@10")),
                 ci,
-                _fmt(m.get("bm25.ndcg@10")),
+                _fmt(m.get(top + "bm25.ndcg@10")),
                 _fmt(m.get(vs_bm25 + "mean_delta"), sign=True),
                 _fmt(m.get(vs_bm25 + "p_randomization"), digits=4),
-                _fmt(m.get("queries")),
+                _fmt(m.get(top + "model.judged@10"), digits=2),
+                _fmt(m.get("model.ndcg@10")),
+                _fmt(m.get(top + "queries")),
             ]
         )
     return [header, *body]

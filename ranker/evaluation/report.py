@@ -7,7 +7,7 @@ writes it for its held-out queries, and `make compare` reads it back from any re
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -38,20 +38,43 @@ def wide(table: pd.DataFrame, metric: str) -> pd.DataFrame:
     return out[list(dict.fromkeys(table["system"]))]
 
 
+# Per-query columns that count things rather than measure them.
+COUNTS = ("query", "system", "pairs", "candidates", "relevant", "fold")
+
+
 def metric_columns(table: pd.DataFrame) -> list[str]:
-    return [c for c in table.columns if c not in ("query", "system", "pairs", "relevant", "fold")]
+    return [c for c in table.columns if c not in COUNTS]
 
 
-def significance(table: pd.DataFrame, metric: str, *, seed: int = 0) -> dict[str, dict[str, Any]]:
-    """The model against each baseline on the queries both scored: paired tests."""
+def significance(
+    table: pd.DataFrame,
+    metric: str,
+    *,
+    comparisons: Sequence[tuple[str, str]] = tuple((MODEL, base) for base in BASELINES),
+    seed: int = 0,
+) -> dict[str, dict[str, Any]]:
+    """Paired tests of each (a, b) of `comparisons` present in `table` (by default the
+    model against each baseline) on the queries both scored."""
     values = wide(table, metric)
     if values.isna().any().any():
         raise DataError(f"per-query {metric}: a system lacks some queries; cannot pair them")
     return {
-        f"{MODEL}_vs_{base}": paired_comparison(values[MODEL], values[base], seed=seed)
-        for base in BASELINES
-        if base in values.columns and MODEL in values.columns
+        f"{a}_vs_{b}": paired_comparison(values[a], values[b], seed=seed)
+        for a, b in comparisons
+        if a in values.columns and b in values.columns
     }
+
+
+def summarize_table(table: pd.DataFrame, *, seed: int = 0) -> dict[str, Any]:
+    """Per system, every metric's mean over queries and its bootstrap 95% CI."""
+    out: dict[str, Any] = {"queries": int(table["query"].nunique())}
+    for system, group in table.groupby("system", sort=False):
+        report: dict[str, Any] = {}
+        for m in metric_columns(table):
+            report[m] = float(group[m].mean())
+            report[f"{m}_ci95"] = interval(group[m].to_numpy(), seed=seed)
+        out[system] = report
+    return out
 
 
 def summarize(table: pd.DataFrame, k: int, *, seed: int = 0) -> dict[str, Any]:
@@ -67,7 +90,13 @@ def summarize(table: pd.DataFrame, k: int, *, seed: int = 0) -> dict[str, Any]:
     return out
 
 
-def summarize_folds(table: pd.DataFrame, k: int, *, seed: int = 0) -> dict[str, Any]:
+def summarize_folds(
+    table: pd.DataFrame,
+    k: int,
+    *,
+    comparisons: Sequence[tuple[str, str]] = tuple((MODEL, base) for base in BASELINES),
+    seed: int = 0,
+) -> dict[str, Any]:
     """Cross-validation: `table` has a `fold` column. Each query must appear in exactly one
     fold; per system and metric: mean over all queries, standard deviation of the fold
     means, bootstrap 95% CI over queries; paired tests over all queries."""
@@ -92,5 +121,5 @@ def summarize_folds(table: pd.DataFrame, k: int, *, seed: int = 0) -> dict[str, 
             }
             for m in metric_columns(table)
         }
-    out["significance"] = significance(table, f"ndcg@{k}", seed=seed)
+    out["significance"] = significance(table, f"ndcg@{k}", comparisons=comparisons, seed=seed)
     return out

@@ -145,11 +145,14 @@ def rerank_file(
     run_name: str = "ranker",
     batch_size: int = 32,
     chunk_pairs: int = CHUNK_PAIRS,
+    pairs: Iterator[Pair] | None = None,
 ) -> dict[str, int]:
-    """Score `pairs_path` into the run file `run_path` ('-': stdout); return counts."""
+    """Score `pairs_path` into the run file `run_path` ('-': stdout); return counts.
+    `pairs`: rows from elsewhere (a first-stage run, ranker/serve/first_stage.py), read
+    lazily; `pairs_path` then only names them in errors."""
     if any(c.isspace() for c in run_name) or not run_name:
         raise RerankError(f"run name {run_name!r} must be one word")
-    if pairs_path != "-" and Path(pairs_path).is_dir():
+    if pairs is None and pairs_path != "-" and Path(pairs_path).is_dir():
         raise RerankError(f"{pairs_path}: is a directory, not a pairs file")
     if run_path != "-":
         if Path(run_path).is_dir():
@@ -163,7 +166,8 @@ def rerank_file(
         contextlib.ExitStack() as stack,
     ):
         out = sys.stdout if dest is None else stack.enter_context(open(dest, "w", encoding="utf-8"))
-        counts = _stream(reranker, pairs_path, out, run_name, batch_size, chunk_pairs, bar)
+        source = read_pairs(pairs_path) if pairs is None else pairs
+        counts = _stream(reranker, source, pairs_path, out, run_name, batch_size, chunk_pairs, bar)
         if counts["pairs"] == 0:
             raise RerankError(f"{pairs_path}: no pairs to score")
     return counts
@@ -171,6 +175,7 @@ def rerank_file(
 
 def _stream(
     reranker: Reranker,
+    source: Iterator[Pair],
     pairs_path: str,
     out: IO[str],
     run_name: str,
@@ -181,7 +186,7 @@ def _stream(
     pending: list[Pair] = []
     scores = np.empty(0)
     queries = total = 0
-    for pair in _queries_in_order(read_pairs(pairs_path), pairs_path):
+    for pair in _queries_in_order(source, pairs_path):
         pending.append(pair)
         if len(pending) - len(scores) >= chunk_pairs:
             scores = _score_more(reranker, pending, scores, batch_size, bar)

@@ -7,6 +7,12 @@ Batch mode (ranker/serve/batch.py): a file of (query_id, doc_id, query, title) r
 run file out, streamed:
 
     ranker-rerank --pairs candidates.tsv --run reranked.run
+
+Or another engine's first-stage run with the queries' and documents' texts
+(ranker/serve/first_stage.py), its top 100 of each query reranked:
+
+    ranker-rerank --first-stage bm25.run --queries queries.tsv --docs corpus.jsonl \\
+        --depth 100 --run reranked.run
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import Any
 
 from ranker.files import decode_utf8, not_utf8
 from ranker.serve.batch import rerank_file
+from ranker.serve.first_stage import check_path, first_stage_pairs
 from ranker.serve.rerank import Reranker, RerankError
 
 
@@ -106,6 +113,16 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument(
         "--pairs", help="TSV (or .csv) with query_id, doc_id, query, title columns ('-': stdin)"
     )
+    batch.add_argument(
+        "--first-stage", help="TREC run file of candidates to rerank (with --queries, --docs)"
+    )
+    batch.add_argument("--queries", help="--first-stage: query_id<TAB>text TSV, or BEIR JSONL")
+    batch.add_argument(
+        "--docs", help="--first-stage: doc_id<TAB>title TSV, BEIR corpus JSONL, or Parquet"
+    )
+    batch.add_argument(
+        "--depth", type=_int_at_least(1), help="--first-stage: rerank each query's best N only"
+    )
     batch.add_argument("--run", default="-", help="TREC run file to write ('-': stdout)")
     batch.add_argument("--run-name", default="ranker", help="the run file's last column")
     return parser
@@ -114,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    if args.pairs is not None:
+    if args.pairs is not None or args.first_stage is not None:
         return _batch(args)
     try:
         if args.query is None:
@@ -144,15 +161,29 @@ def main(argv: list[str] | None = None) -> int:
 
 def _batch(args: argparse.Namespace) -> int:
     try:
+        mode = "--pairs" if args.first_stage is None else "--first-stage"
         if args.query is not None or args.titles or args.file:
-            raise RerankError("--pairs takes its queries and titles from the file; drop -q/titles")
+            raise RerankError(f"{mode} takes its queries and titles from files; drop -q/titles")
+        if args.pairs is not None and args.first_stage is not None:
+            raise RerankError("give --pairs or --first-stage, not both")
+        pairs = None
+        if args.first_stage is not None:
+            pairs = first_stage_pairs(
+                run_path=check_path(args.first_stage, "--first-stage"),
+                queries_path=check_path(args.queries, "--queries"),
+                docs_path=check_path(args.docs, "--docs"),
+                depth=args.depth,
+            )
+        elif args.queries or args.docs or args.depth:
+            raise RerankError("--queries, --docs and --depth go with --first-stage")
         ranker = Reranker(args.model_dir, "int8" if args.int8 else "fp32", args.threads)
         counts = rerank_file(
             ranker,
-            pairs_path=args.pairs,
+            pairs_path=args.pairs or args.first_stage,
             run_path=args.run,
             run_name=args.run_name,
             batch_size=args.batch_size,
+            pairs=pairs,
         )
     except (RerankError, OSError) as exc:  # OSError: a full disk, a vanished folder
         print(f"error: {exc}", file=sys.stderr)

@@ -24,6 +24,7 @@ def run_vespa(
     scores: dict[str, np.ndarray],
     frame: pd.DataFrame,
     params: VespaParams,
+    bm25: tuple[float, float],
     length: int,
     k: int,
     out_dir: Path,
@@ -32,7 +33,8 @@ def run_vespa(
     """`onnx_dir` holds the files export is about to publish, `sessions` and `scores` the
     open ONNX sessions and their validation scores by variant; returns the gate's report.
     `possible`: whether Vespa can lay out this model's input (`compat.vespa_blocker`); where
-    it cannot, or `vespa.enabled` is off, `out_dir` says why and the ONNX is published."""
+    it cannot, or `vespa.enabled` is off, `out_dir` says why and the ONNX is published.
+    `bm25`: the first phase's (k1, b), the retrieve stage's."""
     if not params.enabled or not possible["possible"]:
         reason = (
             "vespa.enabled is false"
@@ -61,6 +63,7 @@ def run_vespa(
         out_dir,
         onnx_dir=onnx_dir,
         params=params,
+        bm25=bm25,
         length=length,
         quality=quality,
         gate=gate,

@@ -75,8 +75,14 @@ def input_functions(manifest: dict[str, Any], length: int) -> list[Function]:
 
 
 def application(
-    *, model_path: Path, params: VespaParams, length: int, manifest: dict[str, Any]
+    *,
+    model_path: Path,
+    params: VespaParams,
+    bm25: tuple[float, float],
+    length: int,
+    manifest: dict[str, Any],
 ) -> ApplicationPackage:
+    """`bm25`: (k1, b) of the first phase, the retrieve stage's."""
     logits = int(manifest["output"][OUTPUT]["shape"][1])
     inputs = [(QUERY_TENSOR, f"tensor<float>(d0[{params.query_tokens}])")]
     if len(manifest["template"]["middle"]) == 2:
@@ -86,7 +92,15 @@ def application(
         Document(
             fields=[
                 Field("id", "string", indexing=["summary", "attribute"]),
-                Field("title", "string", indexing=["index", "summary"], index="enable-bm25"),
+                # No stemming: the pipeline's BM25 (ranker/retrieval/bm25.py) tokenises the
+                # same way, so the first phase's hits are the ones evaluation reranked.
+                Field(
+                    "title",
+                    "string",
+                    indexing=["index", "summary"],
+                    index="enable-bm25",
+                    stemming="none",
+                ),
                 # Filled at indexing time from the title, outside the document.
                 Field(
                     TITLE_TOKENS,
@@ -111,6 +125,10 @@ def application(
                 inputs=inputs,
                 functions=input_functions(manifest, length),
                 first_phase="bm25(title)",
+                rank_properties=[
+                    ("bm25(title).k1", repr(bm25[0])),
+                    ("bm25(title).b", repr(bm25[1])),
+                ],
                 global_phase=GlobalPhaseRanking(SCORES[logits], rerank_count=params.rerank_count),
             )
         ],
@@ -161,8 +179,12 @@ vespa deploy --wait 300 .
 ```bash
 vespa document put id:{SCHEMA}:{SCHEMA}::1 <(echo '{{"fields": {{"id": "1", "title": "Bat origin of SARS-CoV-2"}}}}')
 vespa query 'yql=select * from {SCHEMA} where userQuery()' 'query=coronavirus origin' \\
-  'ranking={PROFILE}' 'input.query(q)=embed({EMBEDDER}, @query)'
+  'type=any' 'ranking={PROFILE}' 'input.query(q)=embed({EMBEDDER}, @query)'
 ```
+
+`type=any` matches a title sharing any query word, as the pipeline's first stage does
+(Vespa's default, `all`, would match only titles holding every word, and `weakAnd`
+approximates `any`'s top hits).
 
 The query's tokens fill `query(q)` (`tensor<float>(d0[{params.query_tokens}])`,
 `vespa.query_tokens`: longer queries are cut there).
@@ -188,6 +210,7 @@ def write_package(
     *,
     onnx_dir: Path,
     params: VespaParams,
+    bm25: tuple[float, float],
     length: int,
     quality: dict[str, Any],
     gate: dict[str, Any],
@@ -197,7 +220,11 @@ def write_package(
 ) -> None:
     """The whole package into `out_dir`, atomically."""
     app = application(
-        model_path=onnx_dir / model_name, params=params, length=length, manifest=manifest
+        model_path=onnx_dir / model_name,
+        params=params,
+        bm25=bm25,
+        length=length,
+        manifest=manifest,
     )
     with atomic_path(out_dir, is_dir=True) as tmp:
         app.to_files(tmp)
