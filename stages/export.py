@@ -50,17 +50,13 @@ def main() -> None:
     ) as staged:
         # Inside the block: a failing Vespa gate leaves the published ONNX files as they were.
         staged.metrics["vespa"] = run_vespa(
-            onnx_dir=staged.dir,
-            export_metrics=staged.metrics,
-            sessions=staged.sessions,
-            scores=staged.scores,
+            staged,
             frame=valid,
             params=params.vespa,
             bm25=(params.retrieve.k1, params.retrieve.b),
             length=params.encode.max_length,
             k=params.evaluate.k,
             out_dir=vespa_dir,
-            possible=staged.vespa,
         )
     write_json(metrics_path, staged.metrics)
 

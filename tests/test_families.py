@@ -82,17 +82,13 @@ def _export(model_dir: Path, out: Path) -> tuple[dict[str, Any], dict[str, Any],
         reranker_dir=out / "reranker",
     ) as staged:
         staged.metrics["vespa"] = run_vespa(
-            onnx_dir=staged.dir,
-            export_metrics=staged.metrics,
-            sessions=staged.sessions,
-            scores=staged.scores,
+            staged,
             frame=frame,
             params=VespaParams(),
             bm25=(1.2, 0.75),
             length=encode.max_length,
             k=10,
             out_dir=out / "vespa",
-            possible=staged.vespa,
         )
         scores = staged.scores["fp32"]
     manifest = json.loads((out / "onnx" / "ranker.json").read_text())
@@ -301,22 +297,24 @@ def test_without_a_vespa_package_the_onnx_is_still_written(
     family_dirs: dict[str, Path], tmp_path: Path
 ) -> None:
     from ranker.config import VespaParams
+    from ranker.onnx.export import StagedExport
     from ranker.vespa.build import run_vespa
 
-    report = run_vespa(onnx_dir=tmp_path, export_metrics={}, sessions={}, scores={},
+    def staged(possible: dict[str, Any]) -> StagedExport:
+        return StagedExport(dir=tmp_path, metrics={}, sessions={}, scores={}, vespa=possible)
+
+    report = run_vespa(staged({"possible": False, "reason": "id 0 is 'the'"}),
                        frame=pd.DataFrame(), params=VespaParams(), bm25=(1.2, 0.75), length=64, k=10,
-                       out_dir=tmp_path / "vespa",
-                       possible={"possible": False, "reason": "id 0 is 'the'"})  # fmt: skip
+                       out_dir=tmp_path / "vespa")  # fmt: skip
     assert report == {
         "built": False,
         "reason": "Vespa's customTokenInputIds cannot build this model's input: id 0 is 'the'",
     }
     assert [p.name for p in (tmp_path / "vespa").iterdir()] == ["README.md"]
     assert "id 0 is 'the'" in (tmp_path / "vespa" / "README.md").read_text()
-    off = run_vespa(onnx_dir=tmp_path, export_metrics={}, sessions={}, scores={},
+    off = run_vespa(staged({"possible": True, "reason": None}),
                     frame=pd.DataFrame(), params=VespaParams(enabled=False), bm25=(1.2, 0.75),
-                    length=64, k=10,
-                    out_dir=tmp_path / "off", possible={"possible": True, "reason": None})  # fmt: skip
+                    length=64, k=10, out_dir=tmp_path / "off")  # fmt: skip
     assert off == {"built": False, "reason": "vespa.enabled is false"}
 
 

@@ -16,7 +16,6 @@ size of the file they come from.
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
@@ -28,8 +27,6 @@ import pyarrow.parquet as pq
 
 from ranker.data.pairs import read_pairs_chunks
 from ranker.errors import DataError
-
-log = logging.getLogger(__name__)
 
 CORPUS = "corpus.parquet"
 QRELS = "qrels.parquet"
@@ -60,7 +57,6 @@ class CorpusWriter:
     judged pairs' join keeps the first title of a cord_uid)."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
         self._writer = pq.ParquetWriter(path, CORPUS_SCHEMA)
         self._seen = np.empty(0, dtype=np.uint64)  # sorted
         self.docs = 0

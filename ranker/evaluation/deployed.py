@@ -29,7 +29,6 @@ from ranker.evaluation.topk import run_table
 
 log = logging.getLogger(__name__)
 
-SYSTEMS = ("bm25", "model", "fusion")
 # The long per-query table of this view in evaluate's plots directory (cross-validation
 # joins the folds' ones), and its query x system nDCG@k.
 TABLE = "deployed_per_query_metrics.csv"
@@ -83,13 +82,14 @@ def system_runs(hits: pd.DataFrame, weight: float) -> dict[str, pd.DataFrame]:
 def choose_weight(
     hits: pd.DataFrame, qrels: pd.DataFrame, queries: Sequence[str], *, k: int, depth: int
 ) -> tuple[float, float, int]:
-    """(weight, its mean nDCG@k, queries scored) on the validation queries."""
+    """(weight, its mean nDCG@k, queries scored) on the validation queries; (1, nan, 0),
+    the model alone, where none has a relevant document."""
     best: tuple[float, float, int] = (1.0, float("nan"), 0)
     for weight in WEIGHTS:
         run = reranked(hits, fuse(hits, weight))
         table = run_table(run, qrels, queries, system="fusion", k=k, depth=depth)
-        if table.empty:
-            return best
+        if table.empty:  # the same for every weight: no query to choose on
+            break
         value = float(table[f"ndcg@{k}"].mean())
         # >=: of equally good weights the largest (the grid ascends).
         if np.isnan(best[1]) or value >= best[1] - 1e-12:

@@ -5,7 +5,8 @@ against the qrels, with trec_eval's conventions (ir-measures over pytrec_eval):
 - nDCG@k gains are the grades; recall counts a document as relevant when its grade is
   >= the data's threshold (qrels.parquet's `relevant`);
 - judged@k, the share of the top k retrieved (of fewer, if fewer were) that has a
-  judgement at all, says how far nDCG@k can be trusted: a list full of unjudged documents scores low whether or not they are relevant;
+  judgement at all, says how far nDCG@k can be trusted: a list full of unjudged documents
+  scores low whether or not they are relevant;
 - lists are ranked by their `rank` column (passed on as strictly decreasing scores, so
   trec_eval's own tie rule never reorders them);
 - every query with a relevant judged document is scored; one whose list is empty scores 0.
@@ -14,7 +15,6 @@ against the qrels, with trec_eval's conventions (ir-measures over pytrec_eval):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import ir_measures
 import pandas as pd
@@ -92,7 +92,3 @@ def run_table(
         for q in scored
     ]
     return pd.DataFrame(rows, columns=[*COLUMNS, *names])
-
-
-def means(table: pd.DataFrame) -> dict[str, Any]:
-    return {c: float(table[c].mean()) for c in table.columns if c not in COLUMNS}

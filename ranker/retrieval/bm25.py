@@ -16,15 +16,12 @@ which Vespa's linguistics segments and this tokeniser keeps as one run.
 
 from __future__ import annotations
 
-import logging
 import re
 import sys
 import unicodedata
 from collections.abc import Iterable
 
 import numpy as np
-
-log = logging.getLogger(__name__)
 
 _WORD = re.compile(r"[^\W_]+")
 TOKENISATION = "NFKD, accents removed, lowercase, runs of letters/digits; no stemming"

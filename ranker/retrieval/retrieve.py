@@ -74,8 +74,9 @@ def run_retrieve(
     queries = sorted(qrels["query"].unique())
     run = retrieve(corpus, queries, params)
     with atomic_path(out_dir, is_dir=True) as tmp:
-        table = pa.Table.from_pandas(run, schema=RUN_SCHEMA, preserve_index=False)
-        pq.write_table(table, tmp / RUN)
+        pq.write_table(
+            pa.Table.from_pandas(run, schema=RUN_SCHEMA, preserve_index=False), tmp / RUN
+        )
     table = run_table(run, qrels, queries, system="bm25", k=k, depth=params.k)
     metrics = {
         "corpus_docs": len(corpus),

@@ -21,7 +21,6 @@ OUTPUT = "logits"
 AXES = ("batch", "sequence")
 LABELS = {0: "irrelevant", 1: "relevant"}
 SCORES = {1: "logits[:, 0]", 2: "logits[:, 1] - logits[:, 0]"}
-HEADS = {"one_logit": 1, "two_logits": 2}
 
 # The exported folder.
 FP32_NAME = "model.onnx"
