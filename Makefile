@@ -109,9 +109,21 @@ join:
 	@test -n "$$PET_NODE_RANK" || { echo "usage: PET_NODE_RANK=<1..nnodes-1> [PET_RDZV_ENDPOINT=host:port] make join" >&2; exit 2; }
 	python -c 'import shlex, subprocess, sys, yaml; cmd = yaml.safe_load(open("dvc.yaml"))["stages"]["train"]["cmd"]; sys.exit(subprocess.call(shlex.split(cmd)))'
 
+# The bench's own environment: sentence-transformers' and Optimum's ONNX paths, which the
+# alternatives section measures against this project's (bench/alternatives.py). Optimum pins
+# transformers 4, so it cannot share .venv.
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+$(BENCH_STAMP): requirements-bench.lock
+	test -x $(BENCH_VENV)/bin/python || python3 -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install -q --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install -q torch==2.13.0
+	$(BENCH_VENV)/bin/python -m pip install -q -r requirements-bench.lock
+	touch $(BENCH_STAMP)
+
 # Speed and memory against the reference recipe; writes bench/results.json (not run by tests).
 # BENCH_ARGS="--only scale" runs some sections and keeps the others' last numbers.
-bench: $(STAMP)
+bench: $(STAMP) $(BENCH_STAMP)
 	$(PY) -m bench.run $(BENCH_ARGS)
 
 # The headline ratios on both instruction-set paths in a few minutes (bench/results-quick.json).
@@ -137,4 +149,4 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(BENCH_VENV)

@@ -7,7 +7,6 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -15,8 +14,9 @@ import pandas as pd
 
 from bench.common import ROOT
 from ranker.config import load_params
+from ranker.model.encode import load_encoded
 from ranker.onnx.gates import frame_logits, ort_session, ranking_scores, variant_quality
-from ranker.onnx.quantize import quantize_int8
+from ranker.onnx.quantize import calibration_batches, quantize_int8
 
 ENCODED = ROOT / "data" / "encoded"
 SPLITS = ("train", "valid", "test")
@@ -72,17 +72,25 @@ def prepare_int8_files() -> Path | None:
     onnx_dir = ROOT / "models" / "onnx"
     if not (onnx_dir / "model.int8.onnx").is_file():
         return None
-    params = load_params(ROOT / "params.yaml").export
-    config = json.loads((ROOT / "models" / "model" / "config.json").read_text())
+    all_params = load_params(ROOT / "params.yaml")
+    params = all_params.export
     out = Path(tempfile.mkdtemp(prefix="bench-int8-"))
     shutil.copyfile(onnx_dir / "model.int8.onnx", out / "exported.onnx")
+    calibration = calibration_batches(
+        load_encoded(ROOT / "data" / "encoded" / "train.parquet"),
+        json.loads((onnx_dir / "ranker.json").read_text())["template"]["pad_id"],
+        pairs=params.calibration_pairs,
+        length=all_params.encode.max_length,
+        seed=all_params.run.seed,
+        method=params.calibration,
+    )
     quantize_int8(
         onnx_dir / "model.onnx",
         out / "reduce_range.onnx",
-        SimpleNamespace(**config),
+        calibration,
+        method=params.calibration,
         per_channel=params.per_channel,
         reduce_range=True,
-        attention_mask_value=params.attention_mask_value,
     )
     os.environ[INT8_DIR_ENV] = str(out)
     return out

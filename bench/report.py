@@ -55,8 +55,6 @@ def print_path(name: str, p: dict[str, Any]) -> None:
                 if frac
                 else ""
             )
-            + f"export.attention_mask_value vs ONNX Runtime's: {row.get('mask_value_speedup')}x "
-            f"(rounds {row.get('mask_value_speedup_by_round')})"
         )
         if prof := row.get("int8_profile"):
             ops = ", ".join(f"{k} {v:.0%}" for k, v in prof["share"].items())

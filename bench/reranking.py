@@ -7,7 +7,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import onnx
 import pandas as pd
 import torch
 
@@ -18,8 +17,7 @@ from ranker.model.encode import encode_frame
 from ranker.model.modeling import load_classifier
 from ranker.onnx.export import export_onnx
 from ranker.onnx.gates import batch_arrays, ort_logits, ort_session, torch_logits
-from ranker.onnx.quantize import ORT_MASK_VALUE, quantize_int8, set_attention_mask_value
-from ranker.serve.runtime import inference_session
+from ranker.onnx.quantize import calibration_batches, quantize_int8
 from tools.isa.amx import amx_state
 
 LIMIT_REPEATS = 10  # per round, with --deep; the best of them is the limit (bench/deep/limits.py)
@@ -46,15 +44,12 @@ def reranking(
     fp32, int8 = tmp / "model.onnx", tmp / "model.int8.onnx"
     params = ExportParams()
     export_onnx(model, tokenizer, fp32, opset=params.opset, unpad=params.unpad)
-    quantize_int8(fp32, int8, model.config, attention_mask_value=params.attention_mask_value)
-    # The same int8 weights with ONNX Runtime's mask value: export.attention_mask_value's gain.
-    ort_mask = onnx.load(str(int8))
-    set_attention_mask_value(ort_mask, ORT_MASK_VALUE)
-    sessions = {
-        "onnx_fp32": ort_session(fp32),
-        "onnx_int8": ort_session(int8),
-        "onnx_int8_ort_mask": inference_session(ort_mask.SerializeToString()),
-    }
+    calibration = calibration_batches(
+        frame, tokenizer.pad_token_id or 0, pairs=params.calibration_pairs,
+        length=EncodeParams().max_length, seed=0, method=params.calibration,
+    )  # fmt: skip
+    quantize_int8(fp32, int8, calibration, method=params.calibration)
+    sessions = {"onnx_fp32": ort_session(fp32), "onnx_int8": ort_session(int8)}
     out: dict[str, Any] = {}
     for batch in batches:
         arrays = batch_arrays(frame.iloc[:batch], tokenizer.pad_token_id or 0)
@@ -78,11 +73,6 @@ def reranking(
         # mixes rounds (kept for comparison with runs before 7).
         row["int8_speedup_vs_torch"] = statistics.median(row["int8_speedup_by_round"])
         row["int8_speedup_of_medians"] = round(row["torch_eager"] / row["onnx_int8"], 2)
-        row["mask_value_speedup_by_round"] = [
-            round(o / q, 3)
-            for o, q in zip(runs["onnx_int8_ort_mask"], runs["onnx_int8"], strict=True)
-        ]
-        row["mask_value_speedup"] = statistics.median(row["mask_value_speedup_by_round"])
         row["fp32_speedup_vs_torch"] = round(row["torch_eager"] / row["onnx_fp32"], 2)
         row["pairs_per_s"] = {k: round(batch / row[k] * 1000, 1) for k in runs}
         row["shape"] = list(arrays["input_ids"].shape)

@@ -1,7 +1,8 @@
 """`make bench`: this project's fast paths against the reference recipe, on one machine, in one run.
 
 Prints ratios and writes `bench/results.json`. Targets are reported, never asserted. One module
-per measurement: training.py, reranking.py, quality.py, pipeline.py, scale.py (and
+per measurement: training.py, reranking.py, quality.py, alternatives.py (this project's ONNX
+files against sentence-transformers' and Optimum's, built in .venv-bench), pipeline.py, scale.py (and
 tools/trec_memory.py); children.py runs some in child processes, report.py prints them.
 `--only scale` (etc.) runs some of them; `--quick` (`make bench-quick`) only the headline ratios, in a few minutes, into
 results-quick.json; `--deep` (`make bench-deep`) adds the investigations of bench/deep/ (GEMM
@@ -27,6 +28,7 @@ from typing import Any
 
 import torch
 
+from bench.alternatives import alternatives, print_alternatives
 from bench.children import allocator_children, avx2_child, no_amx_child
 from bench.common import ROOT, cpu_description, reference_scale_set, title_lengths
 from bench.deep.flops import training_limits
@@ -52,7 +54,7 @@ from tools.isa.amx import amx_state
 from tools.trec_memory import corpus_peak, metadata_peak
 
 log = logging.getLogger("bench")
-SECTIONS = ("isas", "training", "reranking", "pipeline", "scale")
+SECTIONS = ("isas", "training", "reranking", "alternatives", "pipeline", "scale")
 
 
 def main() -> None:
@@ -133,6 +135,8 @@ def main() -> None:
             tokenizer, valid_frame, repeats=args.repeats, rounds=args.rounds, deep=args.deep
         )
         results["int8_quality"] = int8_quality()
+    if "alternatives" in args.only:
+        results["alternatives"] = alternatives(repeats=max(args.repeats, 100), rounds=args.rounds)
     if "pipeline" in args.only:
         results["dvc_repro_noop"] = repro_noop_seconds()
         results["full_scale_peak_memory"] = peak_memory_full_scale(steps=20)
@@ -149,6 +153,8 @@ def main() -> None:
         results = {**json.loads(out.read_text()), **results}
     out.write_text(json.dumps(results, indent=2) + "\n")
     print_summary(results)
+    if "alternatives" in results:
+        print_alternatives(results["alternatives"])
 
 
 def native_isa(args: argparse.Namespace, tokenizer: Any, train_df: Any, valid_df: Any) -> dict:

@@ -100,6 +100,8 @@ def parse_params(raw: Any) -> Params:
         )
     if params.vespa.model == "int8" and not params.export.quantize:
         raise ParamError("vespa.model: 'int8' needs export.quantize: true")
+    if params.export.require_int8 and not params.export.quantize:
+        raise ParamError("export.require_int8: true needs export.quantize: true")
     workers = params.distributed.nproc_per_node * params.distributed.nnodes
     if params.train.batch_size % workers:
         raise ParamError(

@@ -1,5 +1,6 @@
-"""DVC stage: export ONNX (fp32 and int8) behind a contract check and a parity gate, and the
-Vespa application package behind a gate on Vespa-built inputs."""
+"""DVC stage: export ONNX (fp32, and int8 calibrated on training pairs) behind the contract,
+parity, batch and int8 gates, and the Vespa application package behind a gate on
+Vespa-built inputs."""
 
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--model", required=True, type=Path, help="fine-tuned model directory")
+    parser.add_argument(
+        "--train", required=True, type=Path, help="encoded training parquet (int8 calibration)"
+    )
     parser.add_argument("--valid", required=True, type=Path, help="encoded validation parquet")
     parser.add_argument("--test", required=True, type=Path, help="encoded test parquet")
     parser.add_argument("--out", required=True, type=Path, help="ONNX output directory")
@@ -39,10 +43,12 @@ def main() -> None:
         model=load_classifier(str(args.model), params.run.seed),
         tokenizer=load_tokenizer(str(args.model)),
         frame=valid,
+        calibration_frame=load_encoded(args.train),
         test_frame=load_encoded(args.test),
         encode=params.encode,
         params=params.export,
         k=params.evaluate.k,
+        seed=params.run.seed,
         threads=threads,
         out_dir=inside_repo(args.out),
         reranker_dir=inside_repo(args.reranker),

@@ -178,3 +178,32 @@ def test_int8_agreement_compares_each_isa_with_the_native_one() -> None:
     assert isas["native"]["int8_agreement"]["exported"]["max_abs_diff"] == 0.0
     assert isas["no_amx"] == {"skipped": "this CPU has no AMX"}
     assert all("int8_scores" not in p for p in isas.values())
+
+
+def test_alternatives_targets_compare_with_the_fastest_of_theirs() -> None:
+    """int8 against the fastest alternative of any precision, fp32 against their fastest
+    fp32; latency ratios are theirs / ours, throughput ratios ours / theirs."""
+    from bench.alternatives import targets
+
+    def row(ms: float, per_s: float, ndcg: float) -> dict:
+        return {"b1_median_ms": ms, "b32_pairs_per_s": per_s, "ndcg@10_test": ndcg}
+
+    rows = {
+        "torch_eager_fp32": row(20.0, 200.0, 0.70),
+        "ranker_fp32": row(10.0, 320.0, 0.70),
+        "ranker_int8": row(4.0, 600.0, 0.69),
+        "st_O3": row(11.0, 300.0, 0.70),
+        "st_int8_dynamic_avx2": row(6.0, 650.0, 0.68),
+        "optimum_O3": row(12.0, 330.0, 0.70),
+    }
+    got = targets(rows, 10)
+    assert got["ranker_int8_b1"] == {
+        "against": "st_int8_dynamic_avx2", "speedup": 1.5, "target": 1.3, "met": True,
+        "ndcg_loss": 0.01, "their_ndcg_loss": 0.02,
+    }  # fmt: skip
+    assert got["ranker_int8_b32"]["against"] == "st_int8_dynamic_avx2"
+    assert got["ranker_int8_b32"]["speedup"] == 0.92 and not got["ranker_int8_b32"]["met"]
+    assert got["ranker_fp32_b1"]["against"] == "st_O3" and got["ranker_fp32_b1"]["speedup"] == 1.1
+    assert got["ranker_fp32_b32"]["against"] == "optimum_O3"
+    assert got["ranker_fp32_b32"]["speedup"] == 0.97 and not got["ranker_fp32_b32"]["met"]
+    assert targets({"torch_eager_fp32": rows["torch_eager_fp32"]}, 10) == {}

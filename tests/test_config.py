@@ -46,8 +46,13 @@ def test_repo_params_load_and_match_defaults() -> None:
         ),
         ({"export": {"opset": 11}}, "export.opset: 11 must be >= 14"),
         (
-            {"export": {"attention_mask_value": -5}},
-            "export.attention_mask_value: -5.0 must be <= -20.0",
+            {"export": {"calibration": "kl"}},
+            "export.calibration: 'kl' is not one of 'minmax', 'percentile', 'entropy'",
+        ),
+        ({"export": {"min_rank_agreement": 2}}, "export.min_rank_agreement: 2.0 must be <= 1.0"),
+        (
+            {"export": {"require_int8": True, "quantize": False}},
+            "export.require_int8: true needs export.quantize: true",
         ),
         ({"model": {"name": ""}}, "model.name: '' is not a valid str"),
         ({"train": [1, 2]}, "train: expected a mapping of keys"),

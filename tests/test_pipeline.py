@@ -132,6 +132,7 @@ def test_export_parity_recorded(pipeline_repo: Path) -> None:
     export = json.loads((pipeline_repo / "metrics/export.json").read_text())
     assert export["parity"]["passed"] is True
     assert export["parity"]["max_abs_diff"] <= 1e-4
-    assert {"fp32", "int8", "int8_drop", "test"} <= set(export)
+    assert {"fp32", "int8", "int8_gate", "batch", "test"} <= set(export)
+    assert export["int8_gate"]["decision"] == "accepted"
     # Gates decide on validation; the reported ONNX quality is the test split's.
     assert set(export["test"]) == {"fp32", "int8"} and "ndcg@10" in export["test"]["int8"]

@@ -68,6 +68,19 @@ def test_matches_the_library_scores(onnx_dir: Path) -> None:
     assert [float(s) for s, _ in lines] == pytest.approx([r.score for r in expected], abs=1e-4)
 
 
+@pytest.mark.parametrize("variant", ["fp32", "int8"])
+def test_a_pairs_score_does_not_depend_on_the_batch_size(onnx_dir: Path, variant: str) -> None:
+    """--batch-size changes how many pairs share a run, never a score: static int8 too,
+    within the export's batch gate (export.batch_atol)."""
+    from ranker.serve.rerank import Reranker
+
+    ranker = Reranker(onnx_dir, variant)
+    pairs = [("coronavirus origin", t) for t in TITLES] + [("masks", t) for t in TITLES]
+    alone = ranker.score_pairs(pairs, batch_size=1)
+    for size in (3, 32):
+        np.testing.assert_allclose(ranker.score_pairs(pairs, batch_size=size), alone, atol=1e-3)
+
+
 def test_int8_with_full_range_weights_warns_where_the_int8_product_saturates(
     onnx_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog
 ) -> None:
@@ -190,6 +203,23 @@ def test_missing_and_corrupted_model(onnx_dir: Path, tmp_path: Path) -> None:
     proc = cli("-m", str(broken), "-q", "masks", "a title")
     assert proc.returncode == 1
     assert "not a valid ONNX model" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_int8_asked_of_an_export_without_it_says_why(onnx_dir: Path, tmp_path: Path) -> None:
+    """An export whose int8 failed its gate publishes fp32 only: --int8 says so, fp32 runs."""
+    fp32_only = tmp_path / "onnx"
+    fp32_only.mkdir()
+    for path in onnx_dir.iterdir():
+        if path.name != "model.int8.onnx":
+            (fp32_only / path.name).write_bytes(path.read_bytes())
+    proc = cli("-m", str(fp32_only), "--int8", "-q", "masks", "a title")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == (
+        f"error: {fp32_only / 'model.int8.onnx'}: this export has no int8 model (its int8 "
+        "failed the export gate, or export.quantize was false: metrics/export.json, "
+        "int8_gate); score with model.onnx, without --int8"
+    )
+    assert cli("-m", str(fp32_only), "-q", "masks", "a title").returncode == 0
 
 
 def _pairs_file(path: Path, queries: int = 6, per_query: int = 15) -> pd.DataFrame:

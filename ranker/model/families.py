@@ -18,24 +18,19 @@ class Family:
     # The forward takes token_type_ids; they become an ONNX input only where the model has
     # two or more token types (RoBERTa, XLM-R and DeBERTa-v3 have one or none: always 0).
     token_types: bool
-    # onnxruntime.transformers' optimizer `model_type` whose fusions fit this graph; None:
-    # int8 is plain dynamic quantization of the MatMuls.
-    ort_fusion: str | None
     # Positions count from padding_idx + 1 (RoBERTa's embeddings), so that many slots of
     # the position table are never a token's.
     positions_after_pad: bool = False
 
 
 FAMILIES: dict[str, Family] = {
-    "bert": Family("BERT", token_types=True, ort_fusion="bert"),
-    "electra": Family("ELECTRA", token_types=True, ort_fusion="bert"),
-    "distilbert": Family("DistilBERT", token_types=False, ort_fusion="bert"),
-    "roberta": Family("RoBERTa", token_types=True, ort_fusion="bert", positions_after_pad=True),
-    "xlm-roberta": Family(
-        "XLM-RoBERTa", token_types=True, ort_fusion="bert", positions_after_pad=True
-    ),
-    "deberta-v2": Family("DeBERTa-v2/v3", token_types=True, ort_fusion=None),
-    "modernbert": Family("ModernBERT", token_types=False, ort_fusion=None),
+    "bert": Family("BERT", token_types=True),
+    "electra": Family("ELECTRA", token_types=True),
+    "distilbert": Family("DistilBERT", token_types=False),
+    "roberta": Family("RoBERTa", token_types=True, positions_after_pad=True),
+    "xlm-roberta": Family("XLM-RoBERTa", token_types=True, positions_after_pad=True),
+    "deberta-v2": Family("DeBERTa-v2/v3", token_types=True),
+    "modernbert": Family("ModernBERT", token_types=False),
 }
 
 

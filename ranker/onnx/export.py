@@ -1,5 +1,6 @@
 """The export stage: ONNX for a search engine, behind the gates in `gates.py`, and an int8
-copy (`quantize.py`). The contract it writes to is `ranker.serve.contract`.
+copy where it passes its own gate (`int8.py`). The contract it writes to is
+`ranker.serve.contract`.
 """
 
 from __future__ import annotations
@@ -23,20 +24,18 @@ from ranker.model.cls_only import cls_only_while
 from ranker.model.compat import check_model
 from ranker.model.families import model_inputs
 from ranker.onnx.gates import (
+    batch_gate,
     check_contract,
     frame_logits,
-    int8_gate,
-    mask_value_gate,
     ort_session,
     parity_gate,
     ranking_scores,
     variant_quality,
 )
 from ranker.onnx.head import one_logit_gate
+from ranker.onnx.int8 import build_int8
 from ranker.onnx.manifest import write_manifest
-from ranker.onnx.quantize import quantize_int8
 from ranker.serve.contract import AXES, FP32_NAME, INT8_NAME, OUTPUT, VOCAB
-from ranker.serve.runtime import int8_product_saturates
 
 log = logging.getLogger(__name__)
 
@@ -174,10 +173,12 @@ def staged_export(
     model: torch.nn.Module,
     tokenizer: Any,
     frame: pd.DataFrame,
+    calibration_frame: pd.DataFrame,
     encode: EncodeParams,
     test_frame: pd.DataFrame | None = None,
     params: ExportParams,
     k: int,
+    seed: int,
     threads: int,
     out_dir: Path,
     reranker_dir: Path | None = None,
@@ -188,10 +189,12 @@ def staged_export(
     sentence-transformers), and both keep what they held when anything in the block fails
     (a gate here, or the caller's own step on the staged files). Metrics hold no timings.
 
-    The gates decide on `frame` (validation: a gate is a selection). `test_frame`, never used
-    to decide anything, gives the reported quality of each ONNX file."""
+    The gates decide on `frame` (validation: a gate is a selection); int8's activation
+    ranges come from `calibration_frame` (training pairs). `test_frame`, never used to
+    decide anything, gives the reported quality of each published ONNX file."""
     info = check_model(model.name_or_path, tokenizer, encode.max_length)
     pad_id = tokenizer.pad_token_id
+    length = encode.max_length
     with contextlib.ExitStack() as stack:
         tmp = stack.enter_context(atomic_path(out_dir, is_dir=True))
         metrics: dict[str, Any] = {"model": {k_: info[k_] for k_ in ("model_type", "inputs")}}
@@ -203,54 +206,40 @@ def staged_export(
         check_contract(fp32, tuple(info["inputs"]), logits_n)
         session = ort_session(fp32, threads)
         metrics["parity"] = parity_gate(
-            model, session, tokenizer, frame, atol=params.atol, max_length=encode.max_length
+            model, session, tokenizer, frame, atol=params.atol, max_length=length
         )
         log.info("parity passed: max abs diff %.2e", metrics["parity"]["max_abs_diff"])
         sessions = {"fp32": session}
         scores = {"fp32": ranking_scores(frame_logits(session, frame, pad_id))}
+        metrics["batch"] = {}
+        metrics["batch"]["fp32"], served = batch_gate(
+            session, frame, pad_id, batched=scores["fp32"], name=FP32_NAME, length=length,
+            atol=params.batch_atol,
+        )  # fmt: skip
         metrics["fp32"] = {
             **variant_quality(frame, scores["fp32"], k),
             "size_mb": round(fp32.stat().st_size / 2**20, 2),
         }
         files = [FP32_NAME]
         if params.quantize:
-            int8 = tmp / INT8_NAME
-            quantize_int8(
+            int8 = build_int8(
                 fp32,
-                int8,
-                model.config,
-                per_channel=params.per_channel,
-                reduce_range=params.reduce_range,
-                attention_mask_value=params.attention_mask_value,
-            )
-            check_contract(int8, tuple(info["inputs"]), logits_n)
-            sessions["int8"] = ort_session(int8, threads)
-            logits = frame_logits(sessions["int8"], frame, pad_id)
-            metrics["int8_mask"] = mask_value_gate(
-                sessions["int8"],
-                int8,
-                frame,
-                pad_id,
-                logits=logits,
-                value=params.attention_mask_value,
-                max_length=encode.max_length,
-                atol=params.atol,
+                frame=frame,
+                calibration_frame=calibration_frame,
+                fp32_served=served,
+                pad_id=pad_id,
+                inputs=tuple(info["inputs"]),
+                logits=logits_n,
+                params=params,
+                length=length,
+                k=k,
+                seed=seed,
                 threads=threads,
+                metrics=metrics,
             )
-            scores["int8"] = ranking_scores(logits)
-            metrics["int8"] = {
-                **variant_quality(frame, scores["int8"], k),
-                "size_mb": round(int8.stat().st_size / 2**20, 2),
-            }
-            metrics["int8_drop"] = int8_gate(metrics, params, k)
-            if not params.reduce_range and int8_product_saturates():
-                # Not in the outputs: they must not depend on the machine that made them.
-                log.warning(
-                    "int8 gated on a CPU whose int8 product saturates (no VNNI): CPUs with "
-                    "VNNI score model.int8.onnx differently; export.reduce_range: true makes "
-                    "every CPU agree"
-                )
-            files.append(INT8_NAME)
+            if int8 is not None:
+                sessions["int8"], scores["int8"] = int8.session, int8.scores
+                files.append(INT8_NAME)
         tokenizer.save_pretrained(str(tmp))
         if not (tmp / VOCAB).exists() and hasattr(tokenizer, "vocab"):
             # Vespa's WordPiece embedder reads vocab.txt.

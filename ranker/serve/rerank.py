@@ -51,6 +51,12 @@ class Reranker:
         model_path = model_dir / MODELS[variant]
         tokenizer_path = model_dir / TOKENIZER
         if not model_path.is_file():  # before the manifest: a folder never exported
+            if variant == "int8" and (model_dir / MODELS["fp32"]).is_file():
+                raise RerankError(
+                    f"{model_path}: this export has no int8 model (its int8 failed the export "
+                    "gate, or export.quantize was false: metrics/export.json, int8_gate); "
+                    "score with model.onnx, without --int8"
+                )
             raise RerankError(str(missing_model_file(model_path)))
         try:
             manifest = verify_files(model_dir, [MODELS[variant], TOKENIZER])

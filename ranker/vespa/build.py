@@ -3,7 +3,9 @@ then write the application package (ranker/vespa/package.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,8 @@ from ranker.onnx.export import StagedExport
 from ranker.serve.contract import MANIFEST, MODELS, TOKENIZER
 from ranker.vespa.gate import vespa_gate
 from ranker.vespa.package import write_package, write_skipped
+
+log = logging.getLogger(__name__)
 
 
 def run_vespa(
@@ -40,10 +44,16 @@ def run_vespa(
         )
         write_skipped(out_dir, reason)
         return {"built": False, "reason": reason}
+    requested, served = params.model, params.model
+    if served not in staged.sessions:
+        # Only int8 can be missing: it failed its gate (metrics/export.json, int8_gate).
+        log.warning("vespa.model is int8, which failed its gate: the package serves fp32")
+        served = "fp32"
+        params = dataclasses.replace(params, model=served)
     manifest = json.loads((staged.dir / MANIFEST).read_text(encoding="utf-8"))
     gate = vespa_gate(
-        session=staged.sessions[params.model],
-        pipeline_scores=staged.scores[params.model],
+        session=staged.sessions[served],
+        pipeline_scores=staged.scores[served],
         tokenizer_json=staged.dir / TOKENIZER,
         frame=frame,
         params=params,
@@ -53,9 +63,9 @@ def run_vespa(
     )
     key = f"ndcg@{k}"
     metrics = staged.metrics
-    quality = {f"validation {key}": metrics[params.model][key]}
+    quality = {f"validation {key}": metrics[served][key]}
     if "test" in metrics:
-        quality[f"test {key}"] = metrics["test"][params.model][key]
+        quality[f"test {key}"] = metrics["test"][served][key]
     write_package(
         out_dir,
         onnx_dir=staged.dir,
@@ -64,8 +74,8 @@ def run_vespa(
         length=length,
         quality=quality,
         gate=gate,
-        model_name=MODELS[params.model],
+        model_name=MODELS[served],
         k=k,
         manifest=manifest,
     )
-    return {"built": True, **gate}
+    return {"built": True, **gate, "requested": requested}
