@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import math
 import typing
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from ranker.errors import ParamError
@@ -69,6 +70,8 @@ def range_text(meta: dict[str, Any]) -> str:
 
 def _type_name(tp: Any) -> str:
     origin = typing.get_origin(tp)
+    if origin in (dict, Mapping):
+        return "mapping"
     if origin is Literal:
         return " | ".join(repr(a) for a in typing.get_args(tp))
     if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
@@ -84,6 +87,13 @@ def coerce(key: str, value: Any, tp: Any) -> Any:
         if value in args:
             return value
         raise ParamError(f"{key}: {value!r} is not one of {', '.join(map(repr, args))}")
+    if origin in (dict, Mapping):
+        if isinstance(value, dict) and value:
+            return {
+                coerce(f"{key} (a key)", k, args[0]): coerce(f"{key}.{k}", v, args[1])
+                for k, v in value.items()
+            }
+        raise ParamError(f"{key}: {value!r} is not a mapping of names")
     if origin is tuple:
         if isinstance(value, list | tuple):
             return tuple(coerce(f"{key}[{i}]", v, args[0]) for i, v in enumerate(value))

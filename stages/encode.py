@@ -18,6 +18,9 @@ def main() -> None:
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--split", required=True, type=Path, help="split directory")
     parser.add_argument("--out", required=True, type=Path, help="output directory")
+    parser.add_argument(
+        "--metrics", required=True, type=Path, help="truncation and [UNK] rates per split"
+    )
     args = parser.parse_args()
     params = load_params(args.params)
     tokenizer = load_tokenizer(params.model.name)
@@ -25,7 +28,7 @@ def main() -> None:
     splits = {
         name: read_pairs_chunks(args.split / f"{name}.csv") for name in ("train", "valid", "test")
     }
-    run_encode(splits, tokenizer, params.encode, inside_repo(args.out))
+    run_encode(splits, tokenizer, params.encode, inside_repo(args.out), inside_repo(args.metrics))
 
 
 if __name__ == "__main__":

@@ -39,7 +39,21 @@ def test_repo_params_load_and_match_defaults() -> None:
             "split.stratify: true only applies with split.strategy: random",
         ),
         ({"data": {"sha256": "abc"}}, "data.sha256: 'abc' is not a 64-hex-digit SHA-256"),
-        ({"data": {"graded_threshold": 3}}, "data.graded_threshold: 3 must be <= 2"),
+        (
+            {"data": {"graded_threshold": 3, "max_grade": 2}},
+            "data.graded_threshold: 3 must be <= data.max_grade 2",
+        ),
+        ({"data": {"max_grade": 3}}, "data.max_grade needs data.graded_threshold (graded labels)"),
+        (
+            {"data": {"columns": {"question": "query"}}},
+            "data.columns: 'question' is not a pipeline column; map query, title or label to "
+            "your file's names",
+        ),
+        ({"data": {"columns": ["query"]}}, "data.columns: ['query'] is not a mapping of names"),
+        (
+            {"data": {"format": "xlsx"}},
+            "data.format: 'xlsx' is not one of 'auto', 'csv', 'tsv', 'jsonl', 'parquet'",
+        ),
         (
             {"encode": {"padding": "max"}},
             "encode.padding: 'max' is not one of 'longest', 'max_length'",

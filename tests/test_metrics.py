@@ -77,6 +77,20 @@ def test_ranking_metrics_average_over_queries_and_skip_empty() -> None:
     assert out["map"] == pytest.approx((0.5 + 1.0) / 2)
 
 
+def test_queries_without_a_relevant_pair_are_named() -> None:
+    """evaluate counts and names them (metrics/eval.json, queries_without_relevant)."""
+    from ranker.evaluation.report import per_query_table, without_relevant
+
+    frame = pd.DataFrame({
+        "query": ["b", "b", "a", "a", "c", "c"],
+        "title": ["t1", "t2", "t3", "t4", "t5", "t6"],
+        "label": [1, 0, 0, 0, 0, 0],
+    })  # fmt: skip
+    table = per_query_table(frame, {"model": np.array([1.0, 0.0, 0.5, 0.2, 0.1, 0.0])}, 10)
+    assert set(table["query"]) == {"b"}
+    assert without_relevant(frame, table) == ["a", "c"]
+
+
 def test_non_finite_scores_are_refused() -> None:
     with pytest.raises(ValueError, match="NaN"):
         per_query_metrics(["q", "q"], [1, 0], [np.nan, 1.0])

@@ -271,6 +271,35 @@ def test_thread_count_changes_the_trained_weights(tiny_model_dir: Path, tmp_path
         assert not same("one", "two")
 
 
+def test_encode_says_what_the_data_did(tiny_model_dir: Path, tmp_path: Path, caplog) -> None:
+    """Truncation at encode.max_length and [UNK]-heavy text each get a log line (the
+    warning names the tokenizer and an example) and a count in the stage's metrics."""
+    import json
+    import logging
+
+    from ranker.model.tokenizer import load_tokenizer
+
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    df = pd.DataFrame({
+        "query": ["病毒传播途径", "病毒传播途径", "masks"],
+        "title": ["word " * 300, "口罩与传播", "face masks reduce spread"],
+        "label": [0, 1, 1],
+    })  # fmt: skip
+    metrics = tmp_path / "encode.json"
+    with caplog.at_level(logging.INFO, logger="ranker.model.encode"):
+        run_encode({"train": df}, tokenizer, EncodeParams(max_length=32), tmp_path / "e", metrics)
+    lines = [r.getMessage() for r in caplog.records]
+    assert "encode train: 1 of 3 pairs (33.3%) truncated at encode.max_length 32" in lines
+    warned = [m for m in lines if "tokens are [UNK]" in m]
+    assert len(warned) == 2, lines  # the queries' and the titles'
+    assert warned[0].startswith("encode train: ") and "'病毒传播途径' -> ['[UNK]'" in warned[0]
+    assert str(tiny_model_dir) in warned[0] and warned[0].endswith("(model.name)")
+    got = json.loads(metrics.read_text())["train"]
+    assert got["rows"] == 3 and got["truncated"] == 1
+    # One distinct Chinese query of two: its tokens are all [UNK], "masks" has none.
+    assert got["unk_rate"]["queries"] > 0.5 and 0 < got["unk_rate"]["titles"] < 0.5
+
+
 def test_encoding_in_chunks_equals_encoding_whole(tiny_model_dir: Path, tmp_path: Path) -> None:
     """The encode stage's streamed path (chunks of 7 rows, one row group each) writes the
     same rows as encoding the frame at once, and training's Arrow dataset serves the same

@@ -97,6 +97,11 @@ def test_metrics_show_lists_ranking_metrics(pipeline_repo: Path) -> None:
     assert retrieve["queries"] == 50 and retrieve["corpus_docs"] > retrieve["k"]
     data = files["metrics/data.json"]["data"]
     assert data["corpus_ids"] == "title-sha256" and data["corpus_docs"] == retrieve["corpus_docs"]
+    assert eval_metrics["queries_without_relevant"] == 0
+    encode = files["metrics/encode.json"]["data"]
+    assert set(encode) == {"train", "valid", "test"}
+    assert sum(encode[s]["rows"] for s in encode) == data["rows"]
+    assert all(set(encode[s]["unk_rate"]) == {"queries", "titles"} for s in encode)
 
 
 def test_deployed_view_reranks_the_first_stage_hits(pipeline_repo: Path) -> None:

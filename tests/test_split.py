@@ -76,6 +76,33 @@ def test_run_split_writes_files_and_metrics(pairs: pd.DataFrame, tmp_path) -> No
     assert names == {"train.csv", "valid.csv", "test.csv"}
 
 
+def test_few_held_out_queries_are_legal_and_labelled(tmp_path, caplog) -> None:
+    """Ten queries split 6/2/2: the split is written, and one warning says why 2 queries
+    cannot rank two systems and names `make cv`; the metrics carry the threshold."""
+    import logging
+
+    from ranker.data.sample import generate_sample
+
+    sample = generate_sample(pairs_per_query=10)
+    ten = sample[sample["query"].isin(sorted(sample["query"].unique())[:10])]
+    ten.to_csv(tmp_path / "pairs.csv", index=False)
+    with caplog.at_level(logging.WARNING, logger="ranker.data.split"):
+        metrics = run_split(
+            tmp_path / "pairs.csv",
+            params=SplitParams(),
+            out_dir=tmp_path / "split",
+            metrics_path=tmp_path / "m.json",
+        )
+    assert [metrics[n]["queries"] for n in ("train", "valid", "test")] == [6, 2, 2]
+    assert metrics["min_queries_to_compare"] == 6
+    (warning,) = [r.getMessage() for r in caplog.records]
+    assert warning.startswith(
+        "split: validation holds 2 queries, test holds 2 queries: with fewer than 6 queries no "
+        "paired test can tell two systems apart (its smallest two-sided p on n queries is 2/2^n"
+    )
+    assert "`make cv`" in warning
+
+
 def test_cv_folds_score_every_query_exactly_once(pairs: pd.DataFrame) -> None:
     cv, split = CvParams(), SplitParams()
     folds = [cv_fold(pairs, fold=i, cv=cv, split=split) for i in cv.folds]

@@ -134,14 +134,14 @@ def test_validation_in_chunks_equals_validation_whole(
     straddle chunks give the same pairs, report and lines as one chunk would."""
     import random
 
-    import ranker.data.validate as validate
+    import ranker.data.formats as formats
 
     rng = random.Random(graded)
     labels = ["0", "1", "2"] if graded else ["0", "1"]
     rows = [f"q{rng.randint(0, 3)},t{rng.randint(0, 5)},{rng.choice(labels)}" for _ in range(60)]
     content = ("query,title,label\n" + "\n".join(rows) + "\n").encode()
     whole, whole_report = validate_pairs(content, "x.csv", graded_threshold=graded)
-    monkeypatch.setattr(validate, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(formats, "CHUNK_ROWS", 2)
     chunked, chunked_report = validate_pairs(content, "x.csv", graded_threshold=graded)
     assert chunked.equals(whole) and chunked_report == whole_report
     assert whole_report.duplicates_dropped > 0 and whole_report.conflicting_pairs > 0

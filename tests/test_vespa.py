@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from ranker.vespa.inputs import (
     token_input_ids,
     token_type_ids,
 )
+from ranker.vespa.package import example_pairs
 
 # --- Vespa's input features, worked by hand -------------------------------------------
 
@@ -132,6 +134,16 @@ def test_gate_fails_when_inputs_are_built_wrong(onnx_dir: Path, monkeypatch) -> 
 # --- the package the pipeline wrote --------------------------------------------------------
 
 
+def test_examples_come_from_the_data() -> None:
+    frame = pd.DataFrame({
+        "query": ["b q", "b q", "a q", "a q", "a q"],
+        "title": ["t1", "t2", "it's irrelevant", "relevant 'one'", "relevant two"],
+        "label": [1, 0, 0, 1, 1],
+    })  # fmt: skip
+    assert example_pairs(frame) == ("a q", ["relevant 'one'", "it's irrelevant"])
+    assert example_pairs(frame.assign(label=1)) == ("b q", ["t1"])
+
+
 def test_package_is_complete_and_matches_the_graph(pipeline_repo: Path) -> None:
     package = pipeline_repo / "models/vespa"
     services = ET.parse(package / "services.xml").getroot()
@@ -169,6 +181,11 @@ def test_package_is_complete_and_matches_the_graph(pipeline_repo: Path) -> None:
     ).read_bytes()
     readme = (package / "README.md").read_text()
     assert "vespa deploy" in readme and "input.query(q)=embed(tokenizer, @query)" in readme
+    # Its examples are the user's data: a validation query and its titles, shell-quoted.
+    valid = pd.read_csv(pipeline_repo / "data/split/valid.csv")
+    query, titles = example_pairs(valid)
+    assert f"-q {shlex.quote(query)} {' '.join(shlex.quote(t) for t in titles)}" in readme
+    assert shlex.quote(f"query={query}") in readme
     assert "'type=any'" in readme
     gate = json.loads((pipeline_repo / "metrics/export.json").read_text())["vespa"]
     assert gate["built"] and gate["pairs"] > 0

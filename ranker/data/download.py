@@ -19,7 +19,9 @@ import requests
 from tqdm.auto import tqdm
 
 from ranker.config import DataParams
+from ranker.data.beir import build_from_beir, is_beir
 from ranker.data.corpus import corpus_from_pairs
+from ranker.data.formats import SAME_NAMES, Columns, source_format
 from ranker.data.pairs import read_pairs_chunks
 from ranker.data.sample import SAMPLE_NOTE, generate_sample, load_topics
 from ranker.data.trec import build_from_spec, load_spec
@@ -50,14 +52,21 @@ def scratch_path(out_dir: Path) -> Path:
 
 
 def stream_to(
-    chunks: Iterable[bytes], dest: Path, *, name: str, max_bytes: int, total: int | None = None
+    chunks: Iterable[bytes],
+    dest: Path,
+    *,
+    name: str,
+    max_bytes: int,
+    total: int | None = None,
+    text: bool = True,
 ) -> int:
-    """Write `chunks` to `dest`, checking UTF-8 and the size cap as they arrive.
+    """Write `chunks` to `dest`, checking UTF-8 (a `text` source: all but Parquet) and the
+    size cap as they arrive.
 
     Memory stays at one chunk whatever the source sends; a non-UTF-8 or oversized body
     stops at its first bad byte or at the cap, not after it has all arrived.
     """
-    check = Utf8Check(name)
+    check = Utf8Check(name) if text else None
     size = 0
     with (
         create_exclusive(dest) as fh,
@@ -70,14 +79,24 @@ def stream_to(
                     f"{name}: larger than RANKER_DOWNLOAD_MAX_BYTES ({max_bytes} bytes); "
                     "raise it if this file is expected"
                 )
-            check.feed(chunk)
+            if check:
+                check.feed(chunk)
             fh.write(chunk)
             bar.update(len(chunk))
-    check.feed(b"", final=True)
+    if check:
+        check.feed(b"", final=True)
     return size
 
 
-def fetch_url(url: str, dest: Path, *, timeout_s: float, retries: int, max_bytes: int) -> None:
+def fetch_url(
+    url: str,
+    dest: Path,
+    *,
+    timeout_s: float,
+    retries: int,
+    max_bytes: int,
+    text: bool = True,
+) -> None:
     """Stream `url` into `dest`, retrying connection errors, timeouts, truncated bodies and
     5xx with backoff; every failure is one line."""
     last: str = ""
@@ -101,7 +120,9 @@ def fetch_url(url: str, dest: Path, *, timeout_s: float, retries: int, max_bytes
                         f"({max_bytes} bytes); raise it if this file is expected"
                     )
                 chunks = resp.iter_content(chunk_size=CHUNK)
-                size = stream_to(chunks, dest, name=url, max_bytes=max_bytes, total=total)
+                size = stream_to(
+                    chunks, dest, name=url, max_bytes=max_bytes, total=total, text=text
+                )
                 if total is not None and size != total:
                     last = f"truncated body: got {size} of {total} bytes"
                     continue
@@ -154,14 +175,22 @@ def fetch_source(params: DataParams, dest: Path, corpus_dir: Path) -> dict[str, 
     give the same `meta.json` on every machine.
     """
     source = params.source
+    text = source_format(source, params.format) != "parquet"
     if _is_url(source):
-        _fetch_file(source, None, dest, params)
+        settings = dataclasses.asdict(from_env(DownloadSettings))
+        fetch_url(source, dest, **settings, text=text)
         return {"source": source, "synthetic": False}
     path = Path(source).expanduser()
+    if is_beir(path):
+        pairs, info = build_from_beir(
+            path, corpus_dir=corpus_dir, graded_threshold=params.graded_threshold
+        )
+        pairs.to_csv(dest, index=False)
+        return {"source": source, "synthetic": False, **info.pop("corpus"), **info}
     if not path.is_file():
         raise DownloadError(
-            f"data.source: {source!r} is neither an http(s) URL nor an existing file "
-            "(a pairs CSV, or a topics YAML for the synthetic sample)"
+            f"data.source: {source!r} is neither an http(s) URL nor an existing file or BEIR "
+            "folder (a pairs file, or a topics YAML for the synthetic sample)"
         )
     if path.suffix in TOPICS_SUFFIXES and (spec := load_spec(path)) is not None:
         if params.graded_threshold is None:
@@ -187,7 +216,7 @@ def fetch_source(params: DataParams, dest: Path, corpus_dir: Path) -> dict[str, 
         df.to_csv(dest, index=False)
         return {"source": source, "synthetic": True, "note": SAMPLE_NOTE}
     cap = from_env(DownloadSettings).max_bytes
-    stream_to(_file_chunks(path), dest, name=source, max_bytes=cap)
+    stream_to(_file_chunks(path), dest, name=source, max_bytes=cap, text=text)
     return {"source": source, "synthetic": False}
 
 
@@ -221,7 +250,19 @@ def run_download(params: DataParams, out_dir: Path, metrics_path: Path) -> dict[
                     f"got {digest}"
                 )
             pairs = tmp_dir / "pairs.csv"
-            report = validate_file(scratch, pairs, params.source, params.graded_threshold)
+            # TREC-COVID and the sample arrive as the project's own CSV; a pairs source
+            # comes in its own format and column names.
+            own = not (meta.get("trec_covid") or meta.get("beir") or meta["synthetic"])
+            fmt = source_format(params.source, params.format) if own else "csv"
+            report = validate_file(
+                scratch,
+                pairs,
+                params.source,
+                params.graded_threshold,
+                columns=Columns(params.columns) if own else SAME_NAMES,
+                max_grade=params.max_grade,
+                fmt=fmt,
+            )
             corpus = {key: meta.pop(key) for key in CORPUS_KEYS if key in meta}
             summary = {
                 **_summary(pairs),
@@ -229,7 +270,11 @@ def run_download(params: DataParams, out_dir: Path, metrics_path: Path) -> dict[
                 "conflicting_pairs": report.conflicting_pairs,
                 **(corpus or corpus_from_pairs(pairs, tmp_dir)),
             }
-            meta.update(sha256=digest, graded_threshold=params.graded_threshold, **summary)
+            if report.max_grade is not None:
+                summary["max_grade"] = report.max_grade
+            meta.update(
+                sha256=digest, format=fmt, graded_threshold=params.graded_threshold, **summary
+            )
             write_json(tmp_dir / "meta.json", meta)
     finally:
         scratch.unlink(missing_ok=True)

@@ -30,6 +30,12 @@ log = logging.getLogger(__name__)
 SPLITS = ("train", "valid", "test")
 
 
+# The fewest queries on which a paired randomization test can reach p < 0.05: with n
+# queries its smallest two-sided p is 2 / 2^n (every sign pattern enumerated), 0.031 at 6
+# and 0.0625 at 5. Below it the split stage says so.
+MIN_QUERIES = 6
+
+
 def _shuffled_queries(df: pd.DataFrame, seed: int) -> list[str]:
     queries = sorted(df["query"].unique())
     order = np.random.default_rng(seed).permutation(len(queries))
@@ -57,6 +63,8 @@ def split_pairs(df: pd.DataFrame, params: SplitParams) -> dict[str, pd.DataFrame
     """Return {train, valid, test}. `query`: each query's pairs land in one split only."""
     if params.strategy == "random":
         return _split_rows(df, params)
+    if params.strategy == "given":
+        return _given(df)
     queries = _shuffled_queries(df, params.seed)
     if len(queries) < 3:
         raise DataError(f"split: strategy 'query' needs at least 3 queries, found {len(queries)}")
@@ -74,6 +82,31 @@ def split_pairs(df: pd.DataFrame, params: SplitParams) -> dict[str, pd.DataFrame
             "test": queries[:n_test],
         },
     )
+
+
+def _no_given_split() -> DataError:
+    return DataError(
+        "split.strategy: 'given' needs a source with splits of its own (a BEIR folder's "
+        "qrels/train.tsv, dev.tsv, test.tsv); this one has none: use 'query'"
+    )
+
+
+def _given(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The source's own split (a BEIR folder's train/dev/test qrels, dev as validation)."""
+    if "split" not in df.columns:
+        raise _no_given_split()
+    unknown = sorted(set(df["split"]) - set(SPLITS))
+    if unknown:
+        raise DataError(f"split: given split names {unknown}; expected {list(SPLITS)}")
+    missing = [name for name in SPLITS if not (df["split"] == name).any()]
+    if missing:
+        files = {"train": "train.tsv", "valid": "dev.tsv", "test": "test.tsv"}
+        raise DataError(
+            f"split.strategy: 'given', but the source has no {', '.join(missing)} queries "
+            f"(qrels/{', qrels/'.join(files[m] for m in missing)}); use 'query' to split its "
+            "queries here"
+        )
+    return {name: df[df["split"] == name].reset_index(drop=True) for name in SPLITS}
 
 
 def _split_rows(df: pd.DataFrame, params: SplitParams) -> dict[str, pd.DataFrame]:
@@ -177,6 +210,23 @@ def write_split(
     # A query in k splits counts k - 1 times (0 for a query split).
     seen = [q for name in SPLITS for q in tallies[name].queries]
     metrics["query_overlap"] = len(seen) - len(set(seen))
+    metrics["min_queries_to_compare"] = MIN_QUERIES
+    few = {
+        n: metrics[n]["queries"] for n in ("valid", "test") if metrics[n]["queries"] < MIN_QUERIES
+    }
+    if few:
+        log.warning(
+            "split: %s: with fewer than %d queries no paired test can tell two systems apart "
+            "(its smallest two-sided p on n queries is 2/2^n, above 0.05 below %d), so these "
+            "numbers are anecdotes; `make cv` scores every query once, by a model that never "
+            "saw it",
+            ", ".join(
+                f"{'validation' if n == 'valid' else n} holds {q} quer{'y' if q == 1 else 'ies'}"
+                for n, q in few.items()
+            ),
+            MIN_QUERIES,
+            MIN_QUERIES,
+        )
     write_json(metrics_path, metrics)
     log.info(
         "split: %s rows, %d queries in more than one split",
@@ -196,7 +246,14 @@ def run_split(
     fold: int | None = None,
 ) -> dict[str, Any]:
     """The main split of the pairs file, or with `fold` that fold of cross-validation."""
-    columns = ["query", "label"] if params.strategy == "random" else ["query"]
+    columns = {"random": ["query", "label"], "given": ["query", "split"]}.get(
+        params.strategy, ["query"]
+    )
+    if params.strategy == "given" and fold is None:
+        if "split" not in pd.read_csv(pairs, nrows=0).columns:
+            raise _no_given_split()
+    elif "split" in columns:
+        columns = ["query"]  # cross-validation makes its own folds
     keys = pd.concat(
         [chunk[columns] for chunk in read_pairs_chunks(pairs, columns=columns)],
         ignore_index=True,

@@ -23,7 +23,7 @@ from ranker.evaluation.deployed import TABLE as DEPLOYED_TABLE
 from ranker.evaluation.deployed import WIDE as DEPLOYED_WIDE
 from ranker.evaluation.deployed import summarize as summarize_deployed
 from ranker.evaluation.ranking import classification_metrics
-from ranker.evaluation.report import per_query_table, summarize, wide
+from ranker.evaluation.report import per_query_table, summarize, wide, without_relevant
 from ranker.files import atomic_path, write_json
 from ranker.serve.contract import LABELS
 
@@ -114,6 +114,20 @@ def run_evaluate(
             "pair; nothing to rank (more data, or another split.seed)"
         )
     metrics = summarize(table, k)
+    # Queries whose candidates hold no relevant pair rank nothing: left out of every ranking
+    # metric, as ir_measures does, and named, so a count that shrank says why.
+    unranked = without_relevant(frame, table)
+    metrics["queries_without_relevant"] = len(unranked)
+    if unranked:
+        shown = ", ".join(repr(q) for q in unranked[:5])
+        log.warning(
+            "evaluate: %d of %d held-out queries have no relevant pair and are left out of "
+            "the ranking metrics: %s%s",
+            len(unranked),
+            frame["query"].nunique(),
+            shown,
+            " ..." if len(unranked) > 5 else "",
+        )
     labels = frame["label"].to_numpy()
     for name, scores in systems.items():
         metrics[name] = {**classification_metrics(labels, scores), **metrics[name]}

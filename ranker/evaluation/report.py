@@ -31,6 +31,13 @@ def per_query_table(frame: pd.DataFrame, systems: Mapping[str, np.ndarray], k: i
     return table[front + [c for c in table.columns if c not in front]]
 
 
+def without_relevant(frame: pd.DataFrame, table: pd.DataFrame) -> list[str]:
+    """The queries of `frame` that `table` (`per_query_table`) left out: none of their
+    candidates is relevant, so there is nothing to rank. Sorted."""
+    ranked = set(table["query"])
+    return sorted(q for q in frame["query"].unique() if q not in ranked)
+
+
 def wide(table: pd.DataFrame, metric: str) -> pd.DataFrame:
     """query x system values of one metric, queries in sorted order."""
     out = table.pivot(index="query", columns="system", values=metric).sort_index()

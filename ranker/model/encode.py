@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from ranker.config import EncodeParams
 from ranker.errors import DataError
-from ranker.files import atomic_path
+from ranker.files import atomic_path, write_json
 
 log = logging.getLogger(__name__)
 
@@ -81,18 +81,56 @@ def encode_frame(
     )
 
 
+# Above this share of [UNK] tokens in a split's queries or titles the stage warns: the
+# tokenizer does not cover the data's script or vocabulary (Chinese text through an English
+# WordPiece vocabulary is all [UNK]), and the model cannot read what it does not see.
+UNK_WARN = 0.01
+
+
+class _Unknown:
+    """[UNK] tokens of one side (queries or titles), tokenized alone, and a first example."""
+
+    def __init__(self) -> None:
+        self.unk = self.tokens = 0
+        self.example: str | None = None
+
+    def add(self, texts: list[str], tokenizer: Any) -> None:
+        unk_id = getattr(tokenizer, "unk_token_id", None)
+        if unk_id is None or not texts:
+            return
+        for text, ids in zip(
+            texts, tokenizer(texts, add_special_tokens=False)["input_ids"], strict=True
+        ):
+            found = ids.count(unk_id)
+            self.unk += found
+            self.tokens += len(ids)
+            if found and self.example is None:
+                self.example = text
+
+    @property
+    def rate(self) -> float:
+        return round(self.unk / self.tokens, 4) if self.tokens else 0.0
+
+
 class _Stats:
     """The meta.json numbers of one split, accumulated chunk by chunk."""
 
     def __init__(self) -> None:
         self.rows = self.tokens = self.longest = self.truncated = 0
+        self.unknown = {"queries": _Unknown(), "titles": _Unknown()}
+        self._queries: set[str] = set()
 
-    def add(self, table: pa.Table, max_length: int) -> None:
+    def add(self, table: pa.Table, max_length: int, frame: pd.DataFrame, tokenizer: Any) -> None:
         lengths = pc.list_value_length(table.column("input_ids"))
         self.rows += table.num_rows
         self.tokens += pc.sum(lengths).as_py() or 0
         self.longest = max(self.longest, pc.max(lengths).as_py() or 0)
         self.truncated += pc.sum(pc.greater_equal(lengths, max_length)).as_py() or 0
+        # A query repeats over its candidates: each distinct one counts once.
+        new = [q for q in dict.fromkeys(frame["query"]) if q not in self._queries]
+        self._queries.update(new)
+        self.unknown["queries"].add(new, tokenizer)
+        self.unknown["titles"].add(frame["title"].tolist(), tokenizer)
 
     def meta(self, params: EncodeParams) -> dict[str, Any]:
         return {
@@ -100,7 +138,35 @@ class _Stats:
             "mean_tokens": round(self.tokens / max(self.rows, 1), 2),
             "max_tokens": self.longest,
             "truncated": self.truncated if params.padding == "longest" else None,
+            "unk_rate": {side: u.rate for side, u in self.unknown.items()},
         }
+
+    def report(self, desc: str, tokenizer: Any, params: EncodeParams) -> None:
+        """One line each for what the data did: truncation, and [UNK] above UNK_WARN."""
+        if params.padding == "longest":
+            log.info(
+                "%s: %d of %d pairs (%.1f%%) truncated at encode.max_length %d",
+                desc,
+                self.truncated,
+                self.rows,
+                100 * self.truncated / max(self.rows, 1),
+                params.max_length,
+            )
+        for side, unknown in self.unknown.items():
+            if unknown.rate > UNK_WARN:
+                example = (unknown.example or "")[:80]
+                tokens = tokenizer.tokenize(example)[:12]
+                log.warning(
+                    "%s: %.1f%% of the %s' tokens are %s: %s does not cover this text (e.g. "
+                    "%r -> %s); use a model whose vocabulary does (model.name)",
+                    desc,
+                    100 * unknown.rate,
+                    side,
+                    tokenizer.unk_token,
+                    getattr(tokenizer, "name_or_path", type(tokenizer).__name__),
+                    example,
+                    tokens,
+                )
 
 
 def encode_file(
@@ -121,12 +187,13 @@ def encode_file(
                 if writer is None:
                     writer = pq.ParquetWriter(dest, table.schema)
                 writer.write_table(table)
-                stats.add(table, params.max_length)
+                stats.add(table, params.max_length, chunk, tokenizer)
     finally:
         if writer is not None:
             writer.close()
     if writer is None:
         raise DataError(f"{desc}: no pairs to encode")
+    stats.report(desc, tokenizer, params)
     return stats.meta(params)
 
 
@@ -135,7 +202,10 @@ def run_encode(
     tokenizer: Any,
     params: EncodeParams,
     out_dir: Path,
+    metrics_path: Path | None = None,
 ) -> dict[str, Any]:
+    """Encode each split into `out_dir`; `metrics_path` gets what the data did per split
+    (rows, pairs truncated at encode.max_length, [UNK] rates of queries and titles)."""
     meta: dict[str, Any] = {
         "max_length": params.max_length,
         "padding": params.padding,
@@ -147,6 +217,9 @@ def run_encode(
                 source, tmp / f"{name}.parquet", tokenizer, params, desc=f"encode {name}"
             )
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    if metrics_path is not None:
+        keys = ("rows", "truncated", "unk_rate")
+        write_json(metrics_path, {n: {k: m[k] for k in keys} for n, m in meta["splits"].items()})
     log.info("encoded %s", {k: v["rows"] for k, v in meta["splits"].items()})
     return meta
 

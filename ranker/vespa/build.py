@@ -15,7 +15,7 @@ from ranker.config import VespaParams
 from ranker.onnx.export import StagedExport
 from ranker.serve.contract import MANIFEST, MODELS, TOKENIZER
 from ranker.vespa.gate import vespa_gate
-from ranker.vespa.package import write_package, write_skipped
+from ranker.vespa.package import example_pairs, write_package, write_skipped
 
 log = logging.getLogger(__name__)
 
@@ -77,5 +77,6 @@ def run_vespa(
         model_name=MODELS[served],
         k=k,
         manifest=manifest,
+        example=example_pairs(frame),
     )
     return {"built": True, **gate, "requested": requested}
