@@ -1,7 +1,8 @@
 """Side by side: this project's ONNX files against what a user would pick instead, from the
 same weights (models/reranker), on the same test pairs, with the same thread count, one
-harness for every file, on each instruction-set path (native, and AVX2 where CPUID can be
-masked: `tools.isa --avx2`).
+harness for every file, on each instruction-set path of the bench (native; AVX2 where
+CPUID can be masked, `tools.isa --avx2`; on an AMX CPU, AVX-512 VNNI with AMX refused,
+`tools.isa --no-amx`).
 
 The alternatives (sentence-transformers' ONNX backend: fp32, O3, dynamic int8 for this
 CPU; Optimum: O3 and static int8) are built by `bench/alternatives_build.py` in the bench's
@@ -196,7 +197,8 @@ def alternatives(*, repeats: int, rounds: int) -> dict[str, Any]:
         [str(BENCH_PYTHON), str(ROOT / "bench" / "alternatives_build.py"),
          "--model", str(ROOT / "models" / "reranker"), "--calibration", str(tmp / "calibration.json"),
          "--out", str(tmp / "built"), "--isa", isa, "--max-length", str(params.encode.max_length)],
-        cwd=ROOT, capture_output=True, text=True,
+        # Libraries that write scratch files beside themselves write them there, not here.
+        cwd=tmp, capture_output=True, text=True,
     )  # fmt: skip
     if done.returncode != 0:
         tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
@@ -205,26 +207,34 @@ def alternatives(*, repeats: int, rounds: int) -> dict[str, Any]:
     files.update(json.loads((tmp / "built" / "built.json").read_text()))
     (tmp / "files.json").write_text(json.dumps(files))
     paths: dict[str, Any] = {"native": measure(files, repeats=repeats, rounds=rounds)}
+    # The bench's other paths (bench/children.py): AVX2 where CPUID can be masked, and on
+    # an AMX CPU its AVX-512 VNNI path with AMX refused.
+    flags = cpu_description()["isa_flags"]
     if reason := cpuid.unavailable():
         paths["avx2"] = {"skipped": f"CPUID cannot be masked here ({reason})"}
     else:
-        out = tmp / "avx2.json"
-        child = subprocess.run(
-            [sys.executable, "-m", "tools.isa", "--avx2", "-m", "bench.alternatives",
-             str(tmp / "files.json"), str(out), str(repeats), str(rounds)],
-            cwd=ROOT,
-        )  # fmt: skip
-        paths["avx2"] = (
-            json.loads(out.read_text())
-            if child.returncode == 0
-            else {"skipped": f"the avx2 child failed (exit status {child.returncode})"}
-        )
+        paths["avx2"] = _child(tmp, "--avx2", "avx2", repeats, rounds)
+    if "amx_tile" in flags and "avx512_vnni" in flags:
+        paths["no_amx"] = _child(tmp, "--no-amx", "no_amx", repeats, rounds)
     k = params.evaluate.k
     return {
         "int8_isa_config": isa,
         "paths": paths,
         "targets": {p: targets(rows, k) for p, rows in paths.items() if "skipped" not in rows},
     }
+
+
+def _child(tmp: Path, mask: str, name: str, repeats: int, rounds: int) -> dict[str, Any]:
+    """`measure` in a child process behind a `tools.isa` mask."""
+    out = tmp / f"{name}.json"
+    child = subprocess.run(
+        [sys.executable, "-m", "tools.isa", mask, "-m", "bench.alternatives",
+         str(tmp / "files.json"), str(out), str(repeats), str(rounds)],
+        cwd=ROOT,
+    )  # fmt: skip
+    if child.returncode != 0:
+        return {"skipped": f"the {name} child failed (exit status {child.returncode})"}
+    return json.loads(out.read_text())
 
 
 def print_alternatives(result: dict[str, Any]) -> None:
@@ -253,8 +263,8 @@ def print_alternatives(result: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    """The AVX2 child: `python -m tools.isa --avx2 -m bench.alternatives FILES OUT REPEATS
-    ROUNDS`."""
+    """A child on another path: `python -m tools.isa --avx2 | --no-amx -m
+    bench.alternatives FILES OUT REPEATS ROUNDS`."""
     files, out = json.loads(Path(sys.argv[1]).read_text()), Path(sys.argv[2])
     rows = measure(files, repeats=int(sys.argv[3]), rounds=int(sys.argv[4]))
     out.write_text(json.dumps(rows, indent=2) + "\n")

@@ -81,6 +81,8 @@ def optimum_files(
         calibration_config=AutoCalibrationConfig.minmax(dataset),
         operators_to_quantize=config.operators_to_quantize,
         batch_size=16,
+        # Its default is the working directory: the project's root under `make bench`.
+        onnx_augmented_model_name=out / "augmented_model.onnx",
     )
     quantizer.quantize(
         save_dir=str(out / "optimum-static"),
