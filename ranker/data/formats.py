@@ -80,8 +80,9 @@ class Columns:
         name = self.source(column)
         return f"'{name}'" if name == column else f"'{name}' (data.columns.{column})"
 
-    def pick(self, frame: pd.DataFrame, name: str, found: list[str]) -> pd.DataFrame:
-        missing = [c for c in REQUIRED if self.source(c) not in frame.columns]
+    def require(self, found: list[str], name: str) -> None:
+        """Fail in one line when the source's columns `found` lack a mapped one."""
+        missing = [c for c in REQUIRED if self.source(c) not in found]
         if missing:
             raise DataError(
                 f"{name}: missing required column(s) "
@@ -89,6 +90,10 @@ class Columns:
                 f"found {', '.join(quoted(c) for c in found[:_SHOW])}"
                 f"{' ...' if len(found) > _SHOW else ''}"
             )
+
+    def pick(self, frame: pd.DataFrame, name: str) -> pd.DataFrame:
+        """The pipeline's columns of `frame`, under the pipeline's names."""
+        self.require(list(frame.columns), name)
         picked = frame[[self.source(c) for c in REQUIRED]].set_axis(list(REQUIRED), axis=1)
         # A source's own split of its queries (a BEIR folder's qrels files), for
         # split.strategy: given.
@@ -157,7 +162,7 @@ def _delimited(
                         f"{name}: read as TSV (data.format, or its extension) but its header "
                         "has no tab and has commas: a CSV? set data.format: csv"
                     )
-                yield columns.pick(chunk, name, found)
+                yield columns.pick(chunk, name)
     except pd.errors.ParserError as exc:
         raise DataError(f"{name}: not a valid {kind} ({str(exc).strip()})") from None
     except pd.errors.EmptyDataError:
@@ -201,7 +206,7 @@ def _jsonl_lines(handle: Any, name: str, columns: Columns) -> Iterator[pd.DataFr
             )
         if not seen:
             seen = list(record)
-            columns.pick(pd.DataFrame(columns=seen), name, seen)
+            columns.require(seen, name)
         rows.append([_text(record.get(key)) for key in wanted])
         index.append(number - 1)
         if len(rows) == CHUNK_ROWS:
@@ -226,7 +231,7 @@ def _parquet(
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"{name}: not a valid Parquet file ({str(exc).splitlines()[0]})") from None
     found = list(parquet.schema_arrow.names)
-    columns.pick(pd.DataFrame(columns=found), name, found)
+    columns.require(found, name)
     start = 0
     for batch in parquet.iter_batches(
         batch_size=CHUNK_ROWS, columns=[columns.source(c) for c in REQUIRED]

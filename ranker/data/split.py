@@ -246,14 +246,13 @@ def run_split(
     fold: int | None = None,
 ) -> dict[str, Any]:
     """The main split of the pairs file, or with `fold` that fold of cross-validation."""
-    columns = {"random": ["query", "label"], "given": ["query", "split"]}.get(
-        params.strategy, ["query"]
-    )
-    if params.strategy == "given" and fold is None:
+    # Cross-validation makes its own folds, whatever the strategy.
+    given = params.strategy == "given" and fold is None
+    columns = ["query", "label"] if params.strategy == "random" else ["query"]
+    if given:
         if "split" not in pd.read_csv(pairs, nrows=0).columns:
             raise _no_given_split()
-    elif "split" in columns:
-        columns = ["query"]  # cross-validation makes its own folds
+        columns = ["query", "split"]
     keys = pd.concat(
         [chunk[columns] for chunk in read_pairs_chunks(pairs, columns=columns)],
         ignore_index=True,

@@ -88,24 +88,18 @@ UNK_WARN = 0.01
 
 
 class _Unknown:
-    """[UNK] tokens of one side (queries or titles), tokenized alone, and a first example."""
+    """[UNK] tokens of one side (queries or titles) and a first example."""
 
     def __init__(self) -> None:
         self.unk = self.tokens = 0
         self.example: str | None = None
 
-    def add(self, texts: list[str], tokenizer: Any) -> None:
-        unk_id = getattr(tokenizer, "unk_token_id", None)
-        if unk_id is None or not texts:
-            return
-        for text, ids in zip(
-            texts, tokenizer(texts, add_special_tokens=False)["input_ids"], strict=True
-        ):
-            found = ids.count(unk_id)
-            self.unk += found
-            self.tokens += len(ids)
-            if found and self.example is None:
-                self.example = text
+    def add(self, text: str, ids: list[int], unk_id: int) -> None:
+        found = ids.count(unk_id)
+        self.unk += found
+        self.tokens += len(ids)
+        if found and self.example is None:
+            self.example = text
 
     @property
     def rate(self) -> float:
@@ -126,11 +120,32 @@ class _Stats:
         self.tokens += pc.sum(lengths).as_py() or 0
         self.longest = max(self.longest, pc.max(lengths).as_py() or 0)
         self.truncated += pc.sum(pc.greater_equal(lengths, max_length)).as_py() or 0
-        # A query repeats over its candidates: each distinct one counts once.
-        new = [q for q in dict.fromkeys(frame["query"]) if q not in self._queries]
-        self._queries.update(new)
-        self.unknown["queries"].add(new, tokenizer)
-        self.unknown["titles"].add(frame["title"].tolist(), tokenizer)
+        self._add_unknown(table, frame, tokenizer)
+
+    def _add_unknown(self, table: pa.Table, frame: pd.DataFrame, tokenizer: Any) -> None:
+        """[UNK]s of each side, read off the pair encodings already made: start + query +
+        separator(s) + title + end, the query ending at the first separator."""
+        unk_id, sep_id = tokenizer.unk_token_id, tokenizer.sep_token_id
+        if unk_id is None or sep_id is None:
+            return
+        rows = zip(
+            frame["query"],
+            frame["title"],
+            table.column("input_ids").to_pylist(),
+            table.column("attention_mask").to_pylist(),
+            strict=True,
+        )
+        for query, title, ids, mask in rows:
+            ids = ids[: mask.count(1)]
+            cut = ids.index(sep_id, 1) if sep_id in ids[1:] else len(ids) - 1
+            rest = cut
+            while rest < len(ids) - 1 and ids[rest] == sep_id:
+                rest += 1
+            # A query repeats over its candidates: each distinct one counts once.
+            if query not in self._queries:
+                self._queries.add(query)
+                self.unknown["queries"].add(query, ids[1:cut], unk_id)
+            self.unknown["titles"].add(title, ids[rest:-1], unk_id)
 
     def meta(self, params: EncodeParams) -> dict[str, Any]:
         return {

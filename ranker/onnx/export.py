@@ -211,11 +211,11 @@ def staged_export(
         log.info("parity passed: max abs diff %.2e", metrics["parity"]["max_abs_diff"])
         sessions = {"fp32": session}
         scores = {"fp32": ranking_scores(frame_logits(session, frame, pad_id))}
-        metrics["batch"] = {}
-        metrics["batch"]["fp32"], served = batch_gate(
+        batch, served = batch_gate(
             session, frame, pad_id, batched=scores["fp32"], name=FP32_NAME, length=length,
             atol=params.batch_atol,
         )  # fmt: skip
+        metrics["batch"] = {"fp32": batch}
         metrics["fp32"] = {
             **variant_quality(frame, scores["fp32"], k),
             "size_mb": round(fp32.stat().st_size / 2**20, 2),

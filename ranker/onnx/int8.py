@@ -15,7 +15,7 @@ from scipy import stats
 
 from ranker.config import ExportParams
 from ranker.errors import ExportError
-from ranker.evaluation.ranking import frame_per_query
+from ranker.evaluation.ranking import classification_metrics, frame_per_query
 from ranker.evaluation.stats import bootstrap_ci, paired_comparison
 from ranker.onnx.gates import (
     batch_gate,
@@ -74,8 +74,9 @@ def int8_gate(
     drop = paired_comparison(ndcg["fp32"], ndcg["int8"], seed=seed)
     taus = rank_agreement(frame, fp32, int8)
     tau_lo, tau_hi = bootstrap_ci(taus, seed=seed)
+    labels = frame["label"].tolist()
     auc = {
-        name: variant_quality(frame, s, k)["roc_auc"]
+        name: classification_metrics(labels, s)["roc_auc"]
         for name, s in (("fp32", fp32), ("int8", int8))
     }
     why = []

@@ -123,13 +123,10 @@ def quantize_int8(
         )
     finally:
         pre.unlink(missing_ok=True)
-    quantized = sum(n.op_type == "DequantizeLinear" for n in onnx.load(str(int8)).graph.node)
     log.info(
-        "int8 (static, %s, %d calibration batches): %d tensors dequantized, %d feed-forward "
-        "projections kept in fp32",
+        "int8 (static, %s, %d calibration batches): %d feed-forward projections kept in fp32",
         method,
         len(batches),
-        quantized,
         len(kept),
     )
     return {"method": method, "fp32_projections": len(kept)}
