@@ -148,6 +148,8 @@ def print_summary(r: dict[str, Any]) -> None:
         print(f"full-scale training peak memory: {r['full_scale_peak_memory']} (target < 4 GiB)")
         print(f"CORD-19 metadata.csv read (generated, 1.5 GB): {r.get('trec_metadata_memory')}")
         print(f"corpus of 1M documents, built and searched by BM25: {r.get('corpus_memory')}")
+        for row in r.get("source_memory") or []:
+            print(f"download stage, generated source: {row}")
     if scale := r.get("scale"):
         for row in scale["stage_memory"]:
             print(f"peak RSS per stage, {row['rows']} pairs: {row} (download..encode < 2 GiB)")

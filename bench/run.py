@@ -51,6 +51,7 @@ from ranker.model.encode import encode_frame
 from ranker.model.modeling import native_bf16
 from ranker.model.tokenizer import load_tokenizer
 from tools.isa.amx import amx_state
+from tools.source_memory import sources_peak
 from tools.trec_memory import corpus_peak, metadata_peak
 
 log = logging.getLogger("bench")
@@ -142,6 +143,7 @@ def main() -> None:
         results["full_scale_peak_memory"] = peak_memory_full_scale(steps=20)
         results["trec_metadata_memory"] = metadata_peak()
         results["corpus_memory"] = corpus_peak()
+        results["source_memory"] = sources_peak()
     if "scale" in args.only:
         results["scale"] = {
             "stage_memory": [stage_memory(rows) for rows in (55_000, 550_000)],

@@ -1,8 +1,8 @@
 """Typed, strict parameters: one frozen dataclass per `params.yaml` section.
 
-Each field's meaning, default and range are declared once, in ranker/sections.py and
-ranker/sections_export.py; docs/params.md is generated from them (`make params-page`).
-Every stage loads the whole
+Each field's meaning, default and range are declared once, in ranker/sections.py,
+ranker/sections_data.py and ranker/sections_export.py; docs/params.md is generated from them
+(`make params-page`). Every stage loads the whole
 file at start, so a misspelled key anywhere fails before any work is done, with a one-line
 error naming the key and the valid ones.
 """
@@ -20,17 +20,15 @@ from ranker.files import read_yaml
 from ranker.schema import build_section
 from ranker.sections import (
     PACKAGED_MODEL_ID,
-    CvParams,
-    DataParams,
     DistributedParams,
     EncodeParams,
     EvaluateParams,
     ModelParams,
     RetrieveParams,
     RunParams,
-    SplitParams,
     TrainParams,
 )
+from ranker.sections_data import CvParams, DataParams, SplitParams
 from ranker.sections_export import ExportParams, VespaParams
 
 __all__ = [

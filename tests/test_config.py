@@ -33,7 +33,10 @@ def test_repo_params_load_and_match_defaults() -> None:
         ({"split": {"test_size": 0.5, "valid_size": 0.5}}, "leave nothing to train on"),
         ({"cv": {"folds": [0, 2]}}, "cv.folds: [0, 2] must be the fold ids 0..K-1"),
         ({"cv": {"folds": 5}}, "cv.folds: 5 is not a list"),
-        ({"data": {"query_field": "title"}}, "data.query_field: 'title' is not one of"),
+        (
+            {"data": {"query_field": "title+"}},
+            "data.query_field: 'title+' is not a topic field name or names joined by +",
+        ),
         (
             {"split": {"stratify": True}},
             "split.stratify: true only applies with split.strategy: random",

@@ -11,8 +11,11 @@ import pytest
 from ranker.config import DataParams
 from ranker.data.corpus import CorpusWriter, read_corpus, title_id
 from ranker.data.download import run_download
-from ranker.data.trec import read_titles
+from ranker.data.formats import Columns
+from ranker.data.trec import COLLECTION, read_collection
 from ranker.errors import DataError
+
+CORD19 = Columns({"doc_id": "cord_uid"}, required=COLLECTION, param="collection.columns")
 
 
 def write_pairs(path: Path, rows: list[tuple[str, str, int]]) -> Path:
@@ -82,8 +85,8 @@ def test_metadata_rows_stream_into_the_corpus(tmp_path: Path) -> None:
         "u1,x,Second row of u1,abs\n"
     )
     with CorpusWriter(tmp_path / "c.parquet") as corpus:
-        titles = read_titles(path, {"u1"}, chunk_rows=2, corpus=corpus)
-    assert list(titles["cord_uid"]) == ["u1", "u1"]
+        titles = read_collection(path, {"u1"}, columns=CORD19, chunk_rows=2, corpus=corpus)
+    assert list(titles["doc_id"]) == ["u1"] and list(titles["title"]) == ["Judged paper"]
     frame = read_corpus(tmp_path / "c.parquet")
     assert dict(zip(frame["doc_id"], frame["title"], strict=True)) == {
         "u1": "Judged paper",

@@ -206,10 +206,13 @@ def trec_files(folder: Path, *, topics: str = TOPICS_XML, qrels: str | Path = QR
     spec = {
         "topics": {"location": str(folder / "topics.xml")},
         "qrels": {"location": qrels_location},
-        "metadata": {"location": str(folder / "metadata.csv")},
+        "collection": {
+            "location": str(folder / "metadata.csv"),
+            "columns": {"doc_id": "cord_uid"},
+        },
     }
     path = folder / "trec.yaml"
-    path.write_text(yaml.safe_dump({"trec_covid": spec}))
+    path.write_text(yaml.safe_dump({"trec": spec}))
     return path
 
 
@@ -228,15 +231,23 @@ def test_a_small_trec_source_downloads(tmp_path: Path) -> None:
     ("topics", "qrels", "message"),
     [
         (
-            TOPICS_XML.replace('number="2"', 'number="one"'),
+            TOPICS_XML.replace(' number="2"', ""),
             QRELS,
-            "topics.xml: <topic number='one'>: not a whole number",
+            "topics.xml: a <topic> has no number attribute",
+        ),
+        (
+            TOPICS_XML.replace("<query>masks</query>", ""),
+            QRELS,
+            "topics.xml: topic 2 has no <query> text (it has <question>); set data.query_field",
         ),
         (TOPICS_XML, QRELS + "1 4.5 garbage\n", "qrels.txt:5: 3 field(s), expected 4"),
         (TOPICS_XML, QRELS + "1 4.5 abc 1 extra\n", "qrels.txt:5: 5 field(s), expected 4"),
-        (TOPICS_XML, "x 4.5 abc 1\n", "qrels.txt:1: the topic (field 1) is not a whole number"),
-        (TOPICS_XML, "1 r4 abc 1\n", "qrels.txt:1: the round (field 2) is not a number"),
-        (TOPICS_XML, "1 4.5 abc 7\n", "qrels.txt:1: the relevance (field 4) is not 0, 1 or 2"),
+        (
+            TOPICS_XML,
+            QRELS + "x 0 u1 1\n",
+            "qrels.txt:5: topic 'x' is not in the topics (1 such topic(s))",
+        ),
+        (TOPICS_XML, "1 Q0 u1 high\n", "qrels.txt:1: the grade (field 4) is not a whole number"),
     ],
 )
 def test_malformed_trec_files_are_one_line(
@@ -257,7 +268,7 @@ def test_a_qrels_location_outside_the_data_prints_none_of_its_contents(tmp_path:
         trec_download(spec, tmp_path)
     message = str(info.value)
     assert message == (
-        f"{secret}:1: 1 field(s), expected 4 (topic round doc_id relevance); is this a qrels file?"
+        f"{secret}:1: 1 field(s), expected 4 (topic iteration doc_id grade); is this a qrels file?"
     )
     assert "root:*" not in message and "20228" not in message
 
@@ -276,8 +287,8 @@ def test_a_planted_link_at_a_scratch_path_is_replaced_not_followed(
     source.body = QRELS.encode()
     spec = trec_files(tmp_path)
     doc = yaml.safe_load(spec.read_text())
-    doc["trec_covid"]["qrels"]["location"] = source.url
-    doc["trec_covid"]["qrels"]["sha256"] = hashlib.sha256(QRELS.encode()).hexdigest()
+    doc["trec"]["qrels"]["location"] = source.url
+    doc["trec"]["qrels"]["sha256"] = hashlib.sha256(QRELS.encode()).hexdigest()
     spec.write_text(yaml.safe_dump(doc))
     data = tmp_path / "data"
     data.mkdir()

@@ -6,6 +6,7 @@ queries and a BEIR folder with its own split, each trained, evaluated and export
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import pandas as pd
 import pytest
 
 from tests.beir import SPLITS, write_beir
-from tests.conftest import commit_all, copy_project, dvc, tiny_params, write_params
+from tests.conftest import ROOT, commit_all, copy_project, dvc, run, tiny_params, write_params
 
 MAPPED = {"query": "question", "title": "passage", "label": "relevance"}
 
@@ -80,7 +81,8 @@ def test_ten_queries_run_end_to_end_with_counts_beside_the_numbers(
 ) -> None:
     """Split 6/2/2: every stage runs; the split says why 2 queries rank nothing
     significantly (metrics/split.json holds the threshold); the int8 gate decides on its 2
-    queries without failing the stage; every report carries its query count."""
+    queries without failing the stage; every report carries its query count; and `make cv`
+    runs on the same ten queries."""
     _run(repo, tiny_model_dir, source="ten.csv")
     split = json.loads((repo / "metrics/split.json").read_text())
     assert [split[n]["queries"] for n in ("train", "valid", "test")] == [6, 2, 2]
@@ -92,6 +94,18 @@ def test_ten_queries_run_end_to_end_with_counts_beside_the_numbers(
     export = json.loads((repo / "metrics/export.json").read_text())
     assert export["int8_gate"]["rank_agreement"]["queries"] <= 2
     assert (repo / "models/onnx/model.onnx").is_file()
+    # `make cv` with the default five folds: two queries held out a fold, said once a fold,
+    # and the summary pools all ten.
+    venv = Path(sys.prefix)
+    make = ["make", "-f", str(ROOT / "Makefile"), f"VENV={venv}", "-o", f"{venv}/.installed"]
+    proc = run([*make, "cv"], cwd=repo, RANKER_LOG_LEVEL="INFO")
+    said = "cv: 5 folds over 10 queries, 2 held out a fold; the summary pools all 10"
+    assert (proc.stdout + proc.stderr).count(said) == 5
+    cv = json.loads((repo / "cv/metrics/cv.json").read_text())
+    assert cv["folds"] == 5 and cv["queries"] == len(
+        pd.read_csv(repo / "cv/plots/summary/per_query.csv")
+    )
+    assert cv["significance"]["model_vs_bm25"]["queries"] == cv["queries"] <= 10
 
 
 def test_a_beir_folder_with_its_own_split_trains_and_exports(

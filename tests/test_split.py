@@ -126,8 +126,17 @@ def test_fold_assignment_is_seeded_and_balanced(pairs: pd.DataFrame) -> None:
 
 def test_cv_needs_enough_queries_and_known_fold(pairs: pd.DataFrame) -> None:
     small = pairs[pairs["query"].isin(sorted(pairs["query"].unique())[:6])]
-    with pytest.raises(DataError, match="5 folds need at least 10 queries"):
+    with pytest.raises(DataError) as info:
         cv_fold(small, fold=0, cv=CvParams(), split=SplitParams())
+    assert str(info.value) == (
+        "cv: 5 folds need at least 10 queries (2 held out a fold), found 6; set cv.folds to "
+        "[0, 1, 2] (3 folds)"
+    )
+    three = cv_fold(small, fold=2, cv=CvParams(folds=(0, 1, 2)), split=SplitParams())
+    assert three["test"]["query"].nunique() == 2
+    with pytest.raises(DataError, match="found 3; too few"):
+        cv_fold(small[small["query"].isin(sorted(small["query"].unique())[:3])], fold=0,
+                cv=CvParams(folds=(0, 1)), split=SplitParams())  # fmt: skip
     with pytest.raises(DataError, match="fold 7 is not one of"):
         cv_fold(pairs, fold=7, cv=CvParams(), split=SplitParams())
 

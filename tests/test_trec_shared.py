@@ -12,10 +12,10 @@ from ranker.data.validate import validate_pairs
 
 def test_topics_and_qrels_parse(shared_trec: Path) -> None:
     topics = read_topics(shared_trec / "topics.xml")
-    assert len(topics) == 50 and topics[1] == "coronavirus origin"
+    assert len(topics) == 50 and topics["1"] == "coronavirus origin"
     qrels = read_qrels(shared_trec / "qrels.txt")
     assert len(qrels) == 69316
-    assert set(qrels["relevance"].unique()) <= {0, 1, 2}
+    assert set(qrels["grade"].unique()) <= {0, 1, 2}
     assert qrels["topic"].nunique() == 50
 
 
@@ -23,9 +23,11 @@ def test_join_gives_reference_schema_that_validates(shared_trec: Path) -> None:
     topics = read_topics(shared_trec / "topics.xml")
     qrels = read_qrels(shared_trec / "qrels.txt")
     metadata = pd.read_csv(shared_trec / "metadata-sample.csv", dtype=str, keep_default_na=False)
-    pairs = build_pairs(topics, qrels, metadata)
-    assert list(pairs.columns) == ["query", "title", "label", "cord_uid"]
-    pairs = pairs.drop(columns="cord_uid")
+    texts = metadata[["cord_uid", "title"]].rename(columns={"cord_uid": "doc_id"})
+    texts = texts[texts["title"].str.strip() != ""].drop_duplicates("doc_id")
+    pairs = build_pairs(topics, qrels, texts, "qrels.txt")
+    assert list(pairs.columns) == ["query", "title", "label", "doc_id"]
+    pairs = pairs.drop(columns="doc_id")
     assert len(pairs) == 165
     raw = pairs.to_csv(index=False).encode()
     clean, _report = validate_pairs(raw, "trec-join", graded_threshold=1)

@@ -3,12 +3,9 @@ as paths and over HTTP on 127.0.0.1, through the download stage (skipped without
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
-import threading
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pandas as pd
@@ -17,11 +14,12 @@ import yaml
 
 from ranker.config import DataParams
 from ranker.data.download import run_download
-from ranker.data.trec import read_qrels, read_titles, read_topics
+from ranker.data.formats import Columns
+from ranker.data.trec import COLLECTION, read_collection, read_qrels, read_topics
 from ranker.errors import DataError, DownloadError
-from tests.conftest import copy_project, dvc, set_param
+from tests.conftest import copy_project, dvc, serve_folder, set_param
 
-FILES = {"topics": "topics.xml", "qrels": "qrels.txt", "metadata": "metadata-sample.csv"}
+FILES = {"topics": "topics.xml", "qrels": "qrels.txt", "collection": "metadata-sample.csv"}
 
 
 def write_spec(path: Path, locations: dict[str, str], sha256: dict[str, str] | None = None) -> Path:
@@ -29,7 +27,8 @@ def write_spec(path: Path, locations: dict[str, str], sha256: dict[str, str] | N
         name: {"location": loc, "sha256": (sha256 or {}).get(name)}
         for name, loc in locations.items()
     }
-    path.write_text(yaml.safe_dump({"trec_covid": spec}))
+    spec["collection"]["columns"] = {"doc_id": "cord_uid"}
+    path.write_text(yaml.safe_dump({"trec": spec}))
     return path
 
 
@@ -40,9 +39,9 @@ def download(spec: Path, out: Path, **params: object) -> dict:
 
 def test_query_field_picks_the_topic_text(shared_trec: Path) -> None:
     path = shared_trec / "topics.xml"
-    assert read_topics(path, "query")[1] == "coronavirus origin"
-    assert read_topics(path, "question")[1] == "what is the origin of COVID-19"
-    assert read_topics(path, "both")[1] == "coronavirus origin what is the origin of COVID-19"
+    assert read_topics(path, "query")["1"] == "coronavirus origin"
+    assert read_topics(path, "question")["1"] == "what is the origin of COVID-19"
+    assert read_topics(path, "both")["1"] == "coronavirus origin what is the origin of COVID-19"
 
 
 def test_paths_join_into_graded_pairs(shared_trec: Path, tmp_path: Path) -> None:
@@ -55,7 +54,7 @@ def test_paths_join_into_graded_pairs(shared_trec: Path, tmp_path: Path) -> None
     assert set(pairs["grade"]) == {0, 1, 2}
     assert (pairs["label"] == (pairs["grade"] >= 1)).all()
     meta = json.loads((tmp_path / "raw/meta.json").read_text())
-    assert meta["trec_covid"]["joined"] == 165 and meta["trec_covid"]["judgements"] == 69316
+    assert meta["trec"]["joined"] == 165 and meta["trec"]["judgements"] == 69316
     assert not list(tmp_path.glob(".*.download")), "scratch files removed"
 
 
@@ -64,7 +63,7 @@ def test_the_corpus_is_every_titled_document_of_metadata(shared_trec: Path, tmp_
     under its cord_uid; the qrels judge corpus documents by cord_uid, with their grades."""
     spec = write_spec(tmp_path / "trec.yaml", {n: str(shared_trec / f) for n, f in FILES.items()})
     summary = download(spec, tmp_path)
-    metadata = pd.read_csv(shared_trec / FILES["metadata"], dtype=str, keep_default_na=False)
+    metadata = pd.read_csv(shared_trec / FILES["collection"], dtype=str, keep_default_na=False)
     titled = metadata[(metadata["title"].str.strip() != "") & (metadata["cord_uid"] != "")]
     corpus = pd.read_parquet(tmp_path / "raw/corpus.parquet")
     assert list(corpus.columns) == ["doc_id", "title"]
@@ -72,11 +71,11 @@ def test_the_corpus_is_every_titled_document_of_metadata(shared_trec: Path, tmp_
     assert summary["corpus_docs"] == len(corpus) and summary["corpus_ids"] == "cord_uid"
     qrels = pd.read_parquet(tmp_path / "raw/qrels.parquet")
     judged = read_qrels(shared_trec / FILES["qrels"])
-    judged = judged[judged["cord_uid"].isin(set(corpus["doc_id"]))]
+    judged = judged[judged["doc_id"].isin(set(corpus["doc_id"]))]
     assert len(qrels) == len(judged) == summary["judgements"]
     assert set(qrels["doc_id"]) < set(corpus["doc_id"]), "some documents nobody judged"
     assert (qrels["relevant"] == (qrels["grade"] >= 1)).all()
-    expected = judged.groupby("cord_uid")["relevance"].max().sort_index()
+    expected = judged.groupby("doc_id")["grade"].max().sort_index()
     assert (qrels.groupby("doc_id")["grade"].max().sort_index().to_numpy() == expected).all()
     assert json.loads((tmp_path / "data.json").read_text())["corpus_docs"] == len(corpus)
 
@@ -94,7 +93,7 @@ def test_question_as_query_and_threshold_two(shared_trec: Path, tmp_path: Path) 
 def test_missing_threshold_and_bad_checksum_are_one_line(shared_trec: Path, tmp_path: Path) -> None:
     locations = {n: str(shared_trec / f) for n, f in FILES.items()}
     spec = write_spec(tmp_path / "trec.yaml", locations)
-    with pytest.raises(DownloadError, match=r"data\.graded_threshold: .* judged 0/1/2"):
+    with pytest.raises(DownloadError, match=r"data\.graded_threshold: .* judged in grades"):
         run_download(DataParams(source=str(spec)), tmp_path / "raw", tmp_path / "d.json")
     bad = write_spec(tmp_path / "bad.yaml", locations, {"qrels": "0" * 64})
     with pytest.raises(DownloadError) as err:
@@ -105,16 +104,8 @@ def test_missing_threshold_and_bad_checksum_are_one_line(shared_trec: Path, tmp_
 
 @pytest.fixture
 def http_shared(shared_trec: Path) -> Iterator[str]:
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(shared_trec))
-    handler.log_message = lambda *a: None  # type: ignore[method-assign]
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_folder(shared_trec) as url:
+        yield url
 
 
 @pytest.mark.network
@@ -152,11 +143,16 @@ def test_dvc_download_stage_on_a_spec(shared_trec: Path, tmp_path: Path) -> None
     assert "download" in dvc("status", "download", cwd=repo).stdout
 
 
-def test_bad_metadata_is_one_line(tmp_path: Path) -> None:
+def test_a_collection_without_the_named_columns_is_one_line(tmp_path: Path) -> None:
     path = tmp_path / "metadata.csv"
     path.write_text("uid,name\n1,x\n")
-    with pytest.raises(DataError, match=r"not a CORD-19 metadata\.csv"):
-        read_titles(path, {"1"})
+    columns = Columns({"doc_id": "cord_uid"}, required=COLLECTION, param="collection.columns")
+    with pytest.raises(DataError) as info:
+        read_collection(path, {"1"}, columns=columns)
+    assert str(info.value) == (
+        f"{path}: missing required column(s) 'cord_uid' (collection.columns.doc_id), 'title'; "
+        "found 'uid', 'name'"
+    )
 
 
 def test_metadata_memory_does_not_grow_with_the_file(tmp_path: Path) -> None:

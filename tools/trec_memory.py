@@ -43,6 +43,12 @@ def write_metadata(path: Path, *, size_mb: int, judged: int) -> Path:
     return path
 
 
+# The child's reader of a CORD-19 metadata.csv, as ranker/data/trec_covid.yaml maps it.
+CORD19 = (
+    "from ranker.data.formats import Columns\n"
+    "from ranker.data.trec import COLLECTION, read_collection\n"
+    "columns = Columns({'doc_id': 'cord_uid'}, required=COLLECTION)\n"
+)
 PEAK = "re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read())[1]"
 
 
@@ -63,10 +69,10 @@ def metadata_peak(size_mb: int = 1500, judged: int = 40_000) -> dict[str, Any]:
         out = _child(
             "from pathlib import Path\n"
             "from ranker.data.corpus import CorpusWriter\n"
-            "from ranker.data.trec import read_titles\n"
+            f"{CORD19}"
             f"with CorpusWriter(Path({tmp!r}) / 'corpus.parquet') as corpus:\n"
-            f"    t = read_titles({str(path)!r}, {{f'j{{i:07d}}' for i in range({judged})}},\n"
-            "                    corpus=corpus)\n"
+            f"    t = read_collection({str(path)!r}, {{f'j{{i:07d}}' for i in range({judged})}},\n"
+            "                        columns=columns, corpus=corpus)\n"
             f"print(len(t), corpus.docs, {PEAK})"
         )
         if isinstance(out, dict):
@@ -103,9 +109,9 @@ def corpus_peak(docs: int = 1_000_000, queries: int = 50, k: int = 100) -> dict[
         built = _child(
             "from pathlib import Path\n"
             "from ranker.data.corpus import CorpusWriter\n"
-            "from ranker.data.trec import read_titles\n"
+            f"{CORD19}"
             f"with CorpusWriter(Path({str(corpus)!r})) as corpus:\n"
-            f"    read_titles({str(path)!r}, set(), corpus=corpus)\n"
+            f"    read_collection({str(path)!r}, set(), columns=columns, corpus=corpus)\n"
             f"print(corpus.docs, {PEAK})"
         )
         searched = _child(

@@ -34,48 +34,50 @@ def is_beir(path: Path) -> bool:
     return path.is_dir() and any((path / name).exists() for name in (*FILES, "qrels"))
 
 
-def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def _records(path: Path, shown: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """`shown`: how errors name the file (an archive's entry, where it was extracted)."""
     try:
         with open(path, encoding="utf-8-sig") as handle:
-            for number, record in json_lines(handle, str(path)):
+            for number, record in json_lines(handle, shown):
                 if not isinstance(record, dict) or "_id" not in record:
-                    raise DataError(f'{path}: line {number} is not an object with an "_id"')
+                    raise DataError(f'{shown}: line {number} is not an object with an "_id"')
                 yield number, record
     except UnicodeDecodeError:
-        raise DataError(f"{path}: not UTF-8 text") from None
+        raise DataError(f"{shown}: not UTF-8 text") from None
 
 
-def _qrels(root: Path) -> pd.DataFrame:
+def _qrels(root: Path, shown: str) -> pd.DataFrame:
     files = [root / "qrels" / f"{name}.tsv" for name in QRELS_SPLITS]
     present = [f for f in files if f.is_file()]
     if not present:
         raise DataError(
-            f"{root}: no qrels/train.tsv, qrels/dev.tsv or qrels/test.tsv; a BEIR folder "
+            f"{shown}: no qrels/train.tsv, qrels/dev.tsv or qrels/test.tsv; a BEIR folder "
             "needs at least one"
         )
     parts = []
     for path in present:
+        name = f"{shown}/qrels/{path.name}"
         try:
             frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
         except pd.errors.ParserError as exc:
-            raise DataError(f"{path}: not a valid TSV ({str(exc).strip()})") from None
+            raise DataError(f"{name}: not a valid TSV ({str(exc).strip()})") from None
         except UnicodeDecodeError:
-            raise DataError(f"{path}: not UTF-8 text") from None
+            raise DataError(f"{name}: not UTF-8 text") from None
         frame.columns = [str(c).strip() for c in frame.columns]
         if list(frame.columns[:3]) != ["query-id", "corpus-id", "score"]:
             raise DataError(
-                f"{path}: header {list(frame.columns)}, expected query-id, corpus-id, score"
+                f"{name}: header {list(frame.columns)}, expected query-id, corpus-id, score"
             )
         bad = ~frame["score"].str.fullmatch(r"\d{1,6}")
         if bad.any():
             line = int(bad.to_numpy().argmax()) + 2
             raise DataError(
-                f"{path}: line {line}: score {frame['score'][bad].iat[0]!r} is not a "
+                f"{name}: line {line}: score {frame['score'][bad].iat[0]!r} is not a "
                 "non-negative integer"
             )
         parts.append(
             frame.iloc[:, :3].assign(
-                split=QRELS_SPLITS[path.stem], line=range(2, len(frame) + 2), file=str(path)
+                split=QRELS_SPLITS[path.stem], line=range(2, len(frame) + 2), file=name
             )
         )
     qrels = pd.concat(parts, ignore_index=True)
@@ -84,7 +86,7 @@ def _qrels(root: Path) -> pd.DataFrame:
     if (spread > 1).any():
         query = spread[spread > 1].index[0]
         raise DataError(
-            f"{root}: query-id {query!r} is judged in more than one of the qrels files; a "
+            f"{shown}: query-id {query!r} is judged in more than one of the qrels files; a "
             "query belongs to one split"
         )
     return qrels
@@ -101,19 +103,21 @@ def _first_unknown(qrels: pd.DataFrame, known: set[str], column: str, name: str)
 
 
 def build_from_beir(
-    root: Path, *, corpus_dir: Path, graded_threshold: int | None
+    root: Path, *, corpus_dir: Path, graded_threshold: int | None, shown: str | None = None
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The pairs (query, title, label = score, split) of a BEIR folder; its corpus and qrels
     go to `corpus_dir`. Memory holds the qrels, the judged queries' texts and the judged
-    documents' texts, never the corpus."""
+    documents' texts, never the corpus. `shown` names the folder in errors (default: its
+    path)."""
+    shown = shown or str(root)
     missing = [name for name in FILES if not (root / name).is_file()]
     if missing:
-        raise DataError(f"{root}: missing {', '.join(missing)}; not a complete BEIR folder")
-    qrels = _qrels(root)
+        raise DataError(f"{shown}: missing {', '.join(missing)}; not a complete BEIR folder")
+    qrels = _qrels(root, shown)
     judged_queries = set(qrels["query-id"])
     queries = {
         str(r["_id"]): str(r.get("text", "")).strip()
-        for _, r in _records(root / "queries.jsonl")
+        for _, r in _records(root / "queries.jsonl", f"{shown}/queries.jsonl")
         if str(r["_id"]) in judged_queries
     }
     _first_unknown(qrels, set(queries), "query-id", "queries.jsonl")
@@ -122,7 +126,7 @@ def build_from_beir(
     with CorpusWriter(corpus_dir / CORPUS) as corpus:
         ids: list[str] = []
         titles: list[str] = []
-        for _, record in _records(root / "corpus.jsonl"):
+        for _, record in _records(root / "corpus.jsonl", f"{shown}/corpus.jsonl"):
             doc_id = str(record["_id"])
             text = str(record.get("title") or "").strip() or str(record.get("text") or "").strip()
             if not text:
@@ -156,7 +160,7 @@ def build_from_beir(
     )
     log.info(
         "BEIR %s: %d judgements of %d queries, %d documents in the corpus, splits %s",
-        root.name,
+        shown,
         len(pairs),
         len(queries),
         corpus.docs,

@@ -1,6 +1,7 @@
-"""The download stage: pairs from a URL, a local CSV, TREC-COVID's official files (a spec
-YAML) or the synthetic sample (a topics YAML), validated; and the corpus the first stage
-searches with its judgements (ranker/data/corpus.py).
+"""The download stage: pairs from a pairs file (a URL or a path; CSV, TSV, JSON Lines or
+Parquet), a BEIR folder or archive, a TREC collection (a spec YAML) or the synthetic sample
+(a topics YAML), validated; and the corpus the first stage searches with its judgements
+(ranker/data/corpus.py).
 
 Nothing lands in the output directory until the bytes have passed the checksum and
 validation; on any error the output directory is left absent.
@@ -10,39 +11,30 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import requests
-from tqdm.auto import tqdm
-
 from ranker.config import DataParams
+from ranker.data.archive import extract_beir, is_archive, remove
 from ranker.data.beir import build_from_beir, is_beir
 from ranker.data.corpus import corpus_from_pairs
+from ranker.data.fetch import fetch_file, fetch_url, file_chunks, is_url, stream_to
 from ranker.data.formats import SAME_NAMES, Columns, source_format
 from ranker.data.pairs import read_pairs_chunks
 from ranker.data.sample import SAMPLE_NOTE, generate_sample, load_topics
 from ranker.data.trec import build_from_spec, load_spec
-from ranker.data.validate import Utf8Check, validate_file
+from ranker.data.validate import validate_file
 from ranker.errors import DownloadError
-from ranker.files import atomic_path, create_exclusive, sha256_file, write_json
+from ranker.files import atomic_path, sha256_file, write_json
 from ranker.settings import DownloadSettings, from_env
 
 log = logging.getLogger(__name__)
 
-BACKOFF_S = 0.5
-CHUNK = 1 << 16
 # A local source with one of these suffixes is a topics file for the synthetic sample.
 TOPICS_SUFFIXES = (".yaml", ".yml")
 # What a source with a corpus of its own reports about it (and a pairs file's corpus, made
 # from its titles, reports the same way).
 CORPUS_KEYS = ("corpus_docs", "corpus_ids", "judgements")
-
-
-def _is_url(source: str) -> bool:
-    return source.startswith(("http://", "https://"))
 
 
 def scratch_path(out_dir: Path) -> Path:
@@ -51,137 +43,56 @@ def scratch_path(out_dir: Path) -> Path:
     return out_dir.parent / f".{out_dir.name}.download"
 
 
-def stream_to(
-    chunks: Iterable[bytes],
-    dest: Path,
-    *,
-    name: str,
-    max_bytes: int,
-    total: int | None = None,
-    text: bool = True,
-) -> int:
-    """Write `chunks` to `dest`, checking UTF-8 (a `text` source: all but Parquet) and the
-    size cap as they arrive.
-
-    Memory stays at one chunk whatever the source sends; a non-UTF-8 or oversized body
-    stops at its first bad byte or at the cap, not after it has all arrived.
-    """
-    check = Utf8Check(name) if text else None
-    size = 0
-    with (
-        create_exclusive(dest) as fh,
-        tqdm(total=total, unit="B", unit_scale=True, desc="download") as bar,
-    ):
-        for chunk in chunks:
-            size += len(chunk)
-            if size > max_bytes:
-                raise DownloadError(
-                    f"{name}: larger than RANKER_DOWNLOAD_MAX_BYTES ({max_bytes} bytes); "
-                    "raise it if this file is expected"
-                )
-            if check:
-                check.feed(chunk)
-            fh.write(chunk)
-            bar.update(len(chunk))
-    if check:
-        check.feed(b"", final=True)
-    return size
-
-
-def fetch_url(
-    url: str,
-    dest: Path,
-    *,
-    timeout_s: float,
-    retries: int,
-    max_bytes: int,
-    text: bool = True,
-) -> None:
-    """Stream `url` into `dest`, retrying connection errors, timeouts, truncated bodies and
-    5xx with backoff; every failure is one line."""
-    last: str = ""
-    for attempt in range(retries + 1):
-        if attempt:
-            delay = BACKOFF_S * 2 ** (attempt - 1)
-            log.warning("%s: %s; retry %d/%d in %.1fs", url, last, attempt, retries, delay)
-            time.sleep(delay)
-        total = None
-        try:
-            with requests.get(url, stream=True, timeout=(timeout_s, timeout_s)) as resp:
-                if 400 <= resp.status_code < 500:
-                    raise DownloadError(f"{url}: HTTP {resp.status_code} {resp.reason}")
-                if resp.status_code >= 500:
-                    last = f"HTTP {resp.status_code} {resp.reason}"
-                    continue
-                total = int(resp.headers.get("content-length") or 0) or None
-                if total is not None and total > max_bytes:
-                    raise DownloadError(
-                        f"{url}: Content-Length {total} is larger than RANKER_DOWNLOAD_MAX_BYTES "
-                        f"({max_bytes} bytes); raise it if this file is expected"
-                    )
-                chunks = resp.iter_content(chunk_size=CHUNK)
-                size = stream_to(
-                    chunks, dest, name=url, max_bytes=max_bytes, total=total, text=text
-                )
-                if total is not None and size != total:
-                    last = f"truncated body: got {size} of {total} bytes"
-                    continue
-                return
-        except requests.Timeout:
-            last = f"timed out after {timeout_s}s"
-        except requests.exceptions.ChunkedEncodingError:
-            # urllib3 reports a body shorter than its Content-Length this way.
-            expected = f" of {total} bytes" if total else ""
-            last = f"truncated body: the connection closed before all{expected} arrived"
-        except requests.ConnectionError as exc:
-            last = f"connection failed ({type(exc).__name__})"
-        except requests.RequestException as exc:
-            raise DownloadError(f"{url}: {type(exc).__name__}: {exc}".split("\n")[0]) from None
-    raise DownloadError(f"{url}: {last} (gave up after {retries + 1} attempt(s))")
-
-
-def _file_chunks(path: Path) -> Iterator[bytes]:
-    with open(path, "rb") as fh:
-        while block := fh.read(CHUNK):
-            yield block
-
-
-def _fetch_file(location: str, sha256: str | None, scratch: Path, params: DataParams) -> Path:
-    """A local, checksum-verified copy of one file of a multi-file source: a URL streams to
-    `scratch` (with the same cap, retries and UTF-8 check as any source); a local path is
-    read in place (hashed, not copied: CORD-19's metadata.csv is 1.5 GB)."""
-    if _is_url(location):
-        fetch_url(location, scratch, **dataclasses.asdict(from_env(DownloadSettings)))
-        path = scratch
-    else:
-        path = Path(location).expanduser()
-        if not path.is_file():
-            raise DownloadError(f"{location}: no such file (a path is relative to the project)")
-    if sha256 is not None:
-        digest = sha256_file(path)
-        if digest != sha256.lower():
-            raise DownloadError(
-                f"{location}: SHA-256 mismatch: expected {sha256.lower()}, got {digest}"
-            )
-    return path
+def _beir_archive(params: DataParams, dest: Path, corpus_dir: Path) -> dict[str, Any]:
+    """A zipped BEIR folder: fetched (or read in place), checked against `data.sha256`,
+    BEIR's files taken out beside `dest`, joined, and the extracted copy removed."""
+    archive = fetch_file(
+        params.source, params.sha256, dest.with_name(f"{dest.stem}-archive.download"), text=False
+    )
+    folder = dest.with_name(f"{dest.stem}-beir.extract")
+    remove(folder)  # a killed run's leftover
+    try:
+        cap = from_env(DownloadSettings).max_bytes
+        extract_beir(archive, folder, name=params.source, max_bytes=cap)
+        pairs, info = build_from_beir(
+            folder,
+            corpus_dir=corpus_dir,
+            graded_threshold=params.graded_threshold,
+            shown=params.source,
+        )
+    finally:
+        remove(folder)
+    pairs.to_csv(dest, index=False)
+    digest = sha256_file(archive)
+    return {
+        "source": params.source,
+        "synthetic": False,
+        "sha256": digest,
+        **info.pop("corpus"),
+        **info,
+    }
 
 
 def fetch_source(params: DataParams, dest: Path, corpus_dir: Path) -> dict[str, Any]:
     """Materialize the source's bytes at `dest`; return a description of where they came from.
-    A source that has a corpus of its own (TREC-COVID's metadata.csv) writes it, and its
-    qrels, to `corpus_dir`, and its description then holds CORPUS_KEYS.
+    A source that has a corpus of its own (a TREC collection, a BEIR folder) writes it, and
+    its qrels, to `corpus_dir`, and its description then holds CORPUS_KEYS; one whose
+    `data.sha256` is not of `dest` (an archive) checks it and holds `sha256`.
 
     The description holds `data.source` as written, never a resolved path: the same params
     give the same `meta.json` on every machine.
     """
     source = params.source
-    text = source_format(source, params.format) != "parquet"
-    if _is_url(source):
+    fmt = source_format(source, params.format)
+    if is_archive(source) or (fmt == "beir" and not Path(source).expanduser().is_dir()):
+        return _beir_archive(params, dest, corpus_dir)
+    if is_url(source):
         settings = dataclasses.asdict(from_env(DownloadSettings))
-        fetch_url(source, dest, **settings, text=text)
+        fetch_url(source, dest, **settings, text=fmt != "parquet")
         return {"source": source, "synthetic": False}
     path = Path(source).expanduser()
     if is_beir(path):
+        _no_single_file(params, "a BEIR folder has several files; pin its archive instead")
         pairs, info = build_from_beir(
             path, corpus_dir=corpus_dir, graded_threshold=params.graded_threshold
         )
@@ -193,31 +104,41 @@ def fetch_source(params: DataParams, dest: Path, corpus_dir: Path) -> dict[str, 
             "folder (a pairs file, or a topics YAML for the synthetic sample)"
         )
     if path.suffix in TOPICS_SUFFIXES and (spec := load_spec(path)) is not None:
+        _no_single_file(params, "a TREC spec has three files; give each its sha256 in the spec")
         if params.graded_threshold is None:
             raise DownloadError(
-                f"data.graded_threshold: {source} is TREC-COVID, judged 0/1/2; set it to 1 "
-                "(partially relevant counts as relevant) or 2"
+                f"data.graded_threshold: {source} is a TREC collection, judged in grades; set "
+                "the lowest grade that counts as relevant (TREC-COVID: 1, partially relevant, "
+                "or 2)"
             )
         pairs, info = build_from_spec(
             spec,
             query_field=params.query_field,
             graded_threshold=params.graded_threshold,
-            fetch=lambda location, sha256, name: _fetch_file(
-                location, sha256, dest.with_name(f"{dest.stem}-{name}.download"), params
+            max_grade=params.max_grade,
+            fetch=lambda location, sha256, name: fetch_file(
+                location, sha256, dest.with_name(f"{dest.stem}-{name}.download")
             ),
             corpus_dir=corpus_dir,
         )
         pairs.to_csv(dest, index=False)
         corpus = info.pop("corpus")
-        return {"source": source, "synthetic": False, "trec_covid": {**spec, **info}, **corpus}
+        return {"source": source, "synthetic": False, "trec": {**spec, **info}, **corpus}
     if path.suffix in TOPICS_SUFFIXES:
         topics = load_topics(path)
         df = generate_sample(params.sample_pairs_per_query, params.sample_seed, topics)
         df.to_csv(dest, index=False)
         return {"source": source, "synthetic": True, "note": SAMPLE_NOTE}
     cap = from_env(DownloadSettings).max_bytes
-    stream_to(_file_chunks(path), dest, name=source, max_bytes=cap, text=text)
+    stream_to(file_chunks(path), dest, name=source, max_bytes=cap, text=fmt != "parquet")
     return {"source": source, "synthetic": False}
+
+
+def _no_single_file(params: DataParams, why: str) -> None:
+    if params.sha256 is not None:
+        raise DownloadError(
+            f"data.sha256 pins a single file, and {params.source} is not one: {why}"
+        )
 
 
 def _summary(pairs: Path) -> dict[str, Any]:
@@ -243,16 +164,17 @@ def run_download(params: DataParams, out_dir: Path, metrics_path: Path) -> dict[
     try:
         with atomic_path(out_dir, is_dir=True) as tmp_dir:
             meta = fetch_source(params, scratch, tmp_dir)
-            digest = sha256_file(scratch)
-            if params.sha256 and digest != params.sha256.lower():
+            checked = "sha256" in meta
+            digest = meta.pop("sha256", None) or sha256_file(scratch)
+            if params.sha256 and not checked and digest != params.sha256.lower():
                 raise DownloadError(
                     f"{params.source}: SHA-256 mismatch: expected {params.sha256.lower()}, "
                     f"got {digest}"
                 )
             pairs = tmp_dir / "pairs.csv"
-            # TREC-COVID and the sample arrive as the project's own CSV; a pairs source
-            # comes in its own format and column names.
-            own = not (meta.get("trec_covid") or meta.get("beir") or meta["synthetic"])
+            # A TREC collection, a BEIR dataset and the sample arrive as the project's own
+            # CSV; a pairs source comes in its own format and column names.
+            own = not (meta.get("trec") or meta.get("beir") or meta["synthetic"])
             fmt = source_format(params.source, params.format) if own else "csv"
             report = validate_file(
                 scratch,
@@ -280,6 +202,8 @@ def run_download(params: DataParams, out_dir: Path, metrics_path: Path) -> dict[
         scratch.unlink(missing_ok=True)
         for leftover in scratch.parent.glob(f"{scratch.stem}-*.download"):
             leftover.unlink()
+        for leftover in scratch.parent.glob(f"{scratch.stem}-*.extract"):
+            remove(leftover)
     write_json(metrics_path, summary)
     log.info("wrote %d pairs over %d queries to %s", summary["rows"], summary["queries"], out_dir)
     return summary

@@ -68,9 +68,14 @@ WHERE = {
 
 @dataclass(frozen=True)
 class Columns:
-    """The source's name of each pipeline column (`data.columns`; unmapped ones keep theirs)."""
+    """The source's name of each pipeline column (`data.columns`; unmapped ones keep theirs).
+
+    `required` are the columns a reader yields (a pairs file's; a TREC collection's doc_id
+    and title), `param` the setting that maps them, as errors name it."""
 
     mapping: Mapping[str, str] | None = None
+    required: tuple[str, ...] = REQUIRED
+    param: str = "data.columns"
 
     def source(self, column: str) -> str:
         return (self.mapping or {}).get(column, column)
@@ -78,11 +83,11 @@ class Columns:
     def describe(self, column: str) -> str:
         """How errors name a column: the user's name, and the param that mapped it."""
         name = self.source(column)
-        return f"'{name}'" if name == column else f"'{name}' (data.columns.{column})"
+        return f"'{name}'" if name == column else f"'{name}' ({self.param}.{column})"
 
     def require(self, found: list[str], name: str) -> None:
         """Fail in one line when the source's columns `found` lack a mapped one."""
-        missing = [c for c in REQUIRED if self.source(c) not in found]
+        missing = [c for c in self.required if self.source(c) not in found]
         if missing:
             raise DataError(
                 f"{name}: missing required column(s) "
@@ -94,7 +99,9 @@ class Columns:
     def pick(self, frame: pd.DataFrame, name: str) -> pd.DataFrame:
         """The pipeline's columns of `frame`, under the pipeline's names."""
         self.require(list(frame.columns), name)
-        picked = frame[[self.source(c) for c in REQUIRED]].set_axis(list(REQUIRED), axis=1)
+        picked = frame[[self.source(c) for c in self.required]].set_axis(
+            list(self.required), axis=1
+        )
         # A source's own split of its queries (a BEIR folder's qrels files), for
         # split.strategy: given.
         if SPLIT in frame.columns:
@@ -128,58 +135,89 @@ def _text(value: Any) -> str:
 
 
 def read_chunks(
-    source: Path | io.StringIO, name: str, fmt: str, columns: Columns
+    source: Path | io.StringIO,
+    name: str,
+    fmt: str,
+    columns: Columns,
+    *,
+    header: bool = True,
+    rows: int = CHUNK_ROWS,
 ) -> Iterator[pd.DataFrame]:
-    """(query, title, label) text frames of `source`, CHUNK_ROWS at a time."""
-    readers = {"csv": _delimited, "tsv": _delimited, "jsonl": _jsonl, "parquet": _parquet}
-    for chunk in readers[fmt](source, name, fmt, columns):
+    """Text frames of `source`'s `columns.required`, `rows` at a time. A CSV or TSV without
+    a `header` names its columns by position from "1", as `cut -f` does (MS MARCO's
+    collection.tsv: 1 is the id, 2 the passage)."""
+    if fmt == "csv" or fmt == "tsv":
+        chunks = _delimited(source, name, fmt, columns, header=header, rows=rows)
+    else:
+        chunks = {"jsonl": _jsonl, "parquet": _parquet}[fmt](source, name, columns, rows)
+    for chunk in chunks:
         yield chunk.fillna("").apply(_clean)
 
 
+def _header(source: Path | io.StringIO, options: dict[str, Any], header: bool) -> list[str]:
+    """The column names, read alone so a missing one is named against the whole header
+    while the chunks read only the columns wanted."""
+    first = pd.read_csv(source, nrows=0 if header else 1, header=0 if header else None, **options)
+    if isinstance(source, io.StringIO):
+        source.seek(0)
+    if not header:
+        return [str(i) for i in range(1, len(first.columns) + 1)]
+    return [str(c).strip() for c in first.columns]
+
+
 def _delimited(
-    source: Path | io.StringIO, name: str, fmt: str, columns: Columns
+    source: Path | io.StringIO, name: str, fmt: str, columns: Columns, *, header: bool, rows: int
 ) -> Iterator[pd.DataFrame]:
     if isinstance(source, io.StringIO):
         source.seek(0)
     # TSV as written by MS MARCO, BEIR and most tools: no quoting, a quote is a character.
-    options = {"sep": "\t", "quoting": csv.QUOTE_NONE} if fmt == "tsv" else {}
+    options: dict[str, Any] = {"dtype": str, "keep_default_na": False, "encoding": "utf-8-sig"}
+    if fmt == "tsv":
+        options.update(sep="\t", quoting=csv.QUOTE_NONE)
     kind = "TSV" if fmt == "tsv" else "CSV"
     try:
+        found = _header(source, options, header)
+        if fmt == "tsv" and header and len(found) == 1 and "," in found[0]:
+            raise DataError(
+                f"{name}: read as TSV (data.format, or its extension) but its header "
+                "has no tab and has commas: a CSV? set data.format: csv"
+            )
+        columns.require(found, name)
+        # Only the wanted columns are parsed: CORD-19's metadata.csv has 19, abstracts among
+        # them, and a chunk of all of them is most of a chunk's memory.
+        wanted = [columns.source(c) for c in columns.required]
+        if SPLIT in found and SPLIT not in wanted:
+            wanted.append(SPLIT)
+        positions = [found.index(c) for c in wanted]
         reader = pd.read_csv(
             source,
-            dtype=str,
-            keep_default_na=False,
-            encoding="utf-8-sig",
-            chunksize=CHUNK_ROWS,
+            header=0 if header else None,
+            usecols=positions,
+            chunksize=rows,
             **options,
         )
         with reader:
             for chunk in reader:
-                found = [str(c).strip() for c in chunk.columns]
-                chunk.columns = found
-                if fmt == "tsv" and len(found) == 1 and "," in found[0]:
-                    raise DataError(
-                        f"{name}: read as TSV (data.format, or its extension) but its header "
-                        "has no tab and has commas: a CSV? set data.format: csv"
-                    )
+                chunk = chunk[[chunk.columns[sorted(positions).index(p)] for p in positions]]
+                chunk.columns = wanted
                 yield columns.pick(chunk, name)
     except pd.errors.ParserError as exc:
         raise DataError(f"{name}: not a valid {kind} ({str(exc).strip()})") from None
     except pd.errors.EmptyDataError:
         raise DataError(
-            f"{name}: empty file; expected a {kind} with columns {','.join(REQUIRED)}"
+            f"{name}: empty file; expected a {kind} with columns {','.join(columns.required)}"
         ) from None
 
 
 def _jsonl(
-    source: Path | io.StringIO, name: str, fmt: str, columns: Columns
+    source: Path | io.StringIO, name: str, columns: Columns, rows: int
 ) -> Iterator[pd.DataFrame]:
     if isinstance(source, io.StringIO):
         source.seek(0)
-        yield from _jsonl_lines(source, name, columns)
+        yield from _jsonl_lines(source, name, columns, rows)
         return
     with open(source, encoding="utf-8-sig") as handle:
-        yield from _jsonl_lines(handle, name, columns)
+        yield from _jsonl_lines(handle, name, columns, rows)
 
 
 def json_lines(handle: Any, name: str) -> Iterator[tuple[int, Any]]:
@@ -193,8 +231,9 @@ def json_lines(handle: Any, name: str) -> Iterator[tuple[int, Any]]:
             raise DataError(f"{name}: line {number} is not valid JSON ({exc.msg})") from None
 
 
-def _jsonl_lines(handle: Any, name: str, columns: Columns) -> Iterator[pd.DataFrame]:
-    wanted = [columns.source(c) for c in REQUIRED]
+def _jsonl_lines(handle: Any, name: str, columns: Columns, size: int) -> Iterator[pd.DataFrame]:
+    required = columns.required
+    wanted = [columns.source(c) for c in required]
     rows: list[list[str]] = []
     index: list[int] = []
     seen: list[str] = []
@@ -202,24 +241,24 @@ def _jsonl_lines(handle: Any, name: str, columns: Columns) -> Iterator[pd.DataFr
         if not isinstance(record, dict):
             raise DataError(
                 f"{name}: line {number} is a JSON {type(record).__name__}, not an object "
-                f"with {', '.join(columns.describe(c) for c in REQUIRED)}"
+                f"with {', '.join(columns.describe(c) for c in required)}"
             )
         if not seen:
             seen = list(record)
             columns.require(seen, name)
         rows.append([_text(record.get(key)) for key in wanted])
         index.append(number - 1)
-        if len(rows) == CHUNK_ROWS:
-            yield pd.DataFrame(rows, columns=list(REQUIRED), index=index)
+        if len(rows) == size:
+            yield pd.DataFrame(rows, columns=list(required), index=index)
             rows, index = [], []
     if not seen:
-        raise DataError(f"{name}: empty file; expected JSON Lines with {', '.join(REQUIRED)}")
+        raise DataError(f"{name}: empty file; expected JSON Lines with {', '.join(required)}")
     if rows:
-        yield pd.DataFrame(rows, columns=list(REQUIRED), index=index)
+        yield pd.DataFrame(rows, columns=list(required), index=index)
 
 
 def _parquet(
-    source: Path | io.StringIO, name: str, fmt: str, columns: Columns
+    source: Path | io.StringIO, name: str, columns: Columns, rows: int
 ) -> Iterator[pd.DataFrame]:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -233,11 +272,12 @@ def _parquet(
     found = list(parquet.schema_arrow.names)
     columns.require(found, name)
     start = 0
+    required = columns.required
     for batch in parquet.iter_batches(
-        batch_size=CHUNK_ROWS, columns=[columns.source(c) for c in REQUIRED]
+        batch_size=rows, columns=[columns.source(c) for c in required]
     ):
         frame = pd.DataFrame(
-            {c: [_text(v) for v in batch.column(columns.source(c)).to_pylist()] for c in REQUIRED},
+            {c: [_text(v) for v in batch.column(columns.source(c)).to_pylist()] for c in required},
             index=range(start, start + batch.num_rows),
         )
         start += batch.num_rows

@@ -130,8 +130,25 @@ def fold_of_queries(df: pd.DataFrame, cv: CvParams) -> dict[str, int]:
     """Query -> fold: the seeded shuffle dealt round-robin, so fold sizes differ by <= 1."""
     queries = _shuffled_queries(df, cv.seed)
     k = len(cv.folds)
-    if len(queries) < 2 * k:
-        raise DataError(f"cv: {k} folds need at least {2 * k} queries, found {len(queries)}")
+    # Two held-out queries a fold at least: a fold of one query has no spread to report.
+    # The fold stages are DVC's foreach over cv.folds, fixed before any data is read, so
+    # the cap is the user's to set, and this line says which.
+    most = len(queries) // 2
+    if k > most:
+        fix = f"set cv.folds to {list(range(most))} ({most} folds)" if most >= 2 else "too few"
+        raise DataError(
+            f"cv: {k} folds need at least {2 * k} queries (2 held out a fold), found "
+            f"{len(queries)}; {fix}"
+        )
+    low, high = len(queries) // k, -(-len(queries) // k)
+    held = str(low) if low == high else f"{low} or {high}"
+    log.info(
+        "cv: %d folds over %d queries, %s held out a fold; the summary pools all %d",
+        k,
+        len(queries),
+        held,
+        len(queries),
+    )
     return {q: i % k for i, q in enumerate(queries)}
 
 

@@ -1,19 +1,24 @@
-"""Build reference-schema pairs from the official TREC-COVID files.
+"""A TREC collection as the source: topics, qrels and a document collection, joined into
+graded pairs, with the whole collection as the first stage's corpus.
 
-The reference CSV was made by joining the qrels with the topics' queries and CORD-19
-titles. `build_pairs` does that join; grades (0/1/2) are kept, so the result is loaded
-with `data.graded_threshold` set.
+The download stage reaches this through a spec YAML as `data.source` (the packaged
+ranker/data/trec_covid.yaml is TREC-COVID's; docs/data.md shows MS MARCO's and Robust04's):
 
-The download stage reaches this through a spec YAML as `data.source` (the packaged one is
-ranker/data/trec_covid.yaml): the three files' locations (URL or path) and optional
-SHA-256s. CORD-19's metadata.csv is 1.5 GB; it is read in row chunks keeping cord_uid and
-title of judged documents only, so memory follows the judged set, not the file.
+    trec:
+      topics:     {location: topics.xml, sha256: null, format: auto}  # ranker/data/topics.py
+      qrels:      {location: qrels.txt, sha256: null}     # topic iteration doc_id grade
+      collection: {location: docs.jsonl, sha256: null, format: auto, header: true,
+                   columns: {doc_id: _id, title: title}}   # any pairs format's reader
+
+A location is an http(s) URL or a path. The collection (CORD-19's metadata.csv is 1.5 GB)
+is read in row chunks of its two columns: memory follows the judged documents' texts and
+one chunk, not the file.
 """
 
 from __future__ import annotations
 
 import logging
-import xml.etree.ElementTree as ET
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,62 +27,58 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ranker.data.corpus import CORPUS, QRELS, CorpusWriter, write_qrels
+from ranker.data.formats import FORMATS, Columns, read_chunks, source_format
+from ranker.data.topics import FORMATS as TOPIC_FORMATS
+from ranker.data.topics import read_topics, topic_id
 from ranker.errors import DataError, quoted
 from ranker.files import read_yaml
 
 log = logging.getLogger(__name__)
 
-SPEC_KEY = "trec_covid"
-FILES = ("topics", "qrels", "metadata")
-CHUNK_ROWS = 50_000
+SPEC_KEY = "trec"
+FILES = ("topics", "qrels", "collection")
+# Rows a chunk of the collection: 10,000 MS MARCO passages or CORD-19 titles are a few MB.
+CHUNK_ROWS = 10_000
+QRELS_FIELDS = ("topic", "iteration", "doc_id", "grade")
+COLLECTION = ("doc_id", "title")
+_GRADE = re.compile(r"-?\d{1,6}")
+# What each entry of the spec may say beyond its location and sha256.
+_OPTIONS: dict[str, dict[str, Any]] = {
+    "topics": {"format": "auto"},
+    "qrels": {},
+    "collection": {"format": "auto", "header": True, "columns": None},
+}
 
 
-def read_topics(path: str | Path, field: str = "query") -> dict[int, str]:
-    """Topic number -> its text, from NIST's topics XML: the keyword `query`, the
-    natural-language `question`, or `both` joined by a space."""
-    try:
-        root = ET.parse(path).getroot()
-    except ET.ParseError as exc:
-        raise DataError(f"{path}: not valid topics XML ({exc})") from None
-    topics: dict[int, str] = {}
-    for topic in root.iter("topic"):
-        number = topic.get("number")
-        names = ("query", "question") if field == "both" else (field,)
-        texts = [(topic.findtext(name) or "").strip() for name in names]
-        if number is None or not all(texts):
-            raise DataError(f"{path}: a <topic> lacks a number or a <{'>/<'.join(names)}>")
-        if not number.strip().isdigit():
-            raise DataError(f"{path}: <topic number={quoted(number)}>: not a whole number")
-        topics[int(number)] = " ".join(texts)
-    if not topics:
-        raise DataError(f"{path}: no <topic> elements")
-    return topics
-
-
-QRELS_FIELDS = ("topic", "round", "cord_uid", "relevance")
-
-
-def read_qrels(path: str | Path) -> pd.DataFrame:
-    """Columns topic, round, cord_uid, relevance (space separated, no header).
+def read_qrels(path: str | Path, max_grade: int | None = None) -> pd.DataFrame:
+    """TREC qrels: `topic iteration doc_id grade` a line, space or tab separated, no header
+    (NIST's, MS MARCO's, TREC DL's). Columns QRELS_FIELDS and line; a grade below 0 (the
+    Web tracks' -2 for spam) is a judged non-relevant 0, as trec_eval's gains count it; one
+    above `max_grade` (data.max_grade) fails naming its line.
 
     Read line by line: an error names the line and the field, and quotes nothing of the
     line, since a qrels location that points at the wrong file (say /etc/shadow) must not
     print its contents."""
-    rows: list[tuple[int, float, str, int]] = []
+    rows: list[tuple[str, str, str, int, int]] = []
     try:
         with open(path, "rb") as fh:
             for number, raw in enumerate(fh, start=1):
-                rows.extend(_qrels_row(raw, number, path))
+                rows.extend(_qrels_row(raw, number, path, max_grade))
     except OSError as exc:
         raise DataError(f"{path}: cannot read the qrels ({exc.strerror})") from None
     if not rows:
-        raise DataError(f"{path}: no qrels lines (expected: topic round doc_id relevance)")
-    return pd.DataFrame(rows, columns=list(QRELS_FIELDS)).astype(
-        {"topic": int, "round": float, "cord_uid": str, "relevance": int}
-    )
+        raise DataError(f"{path}: no qrels lines (expected: topic iteration doc_id grade)")
+    frame = pd.DataFrame(rows, columns=[*QRELS_FIELDS, "line"])
+    negative = frame["grade"] < 0
+    if negative.any():
+        log.info("%s: %d judgement(s) graded below 0 count as 0", path, int(negative.sum()))
+        frame.loc[negative, "grade"] = 0
+    return frame
 
 
-def _qrels_row(raw: bytes, number: int, path: str | Path) -> list[tuple[int, float, str, int]]:
+def _qrels_row(
+    raw: bytes, number: int, path: str | Path, max_grade: int | None
+) -> list[tuple[str, str, str, int, int]]:
     where = f"{path}:{number}"
     try:
         fields = raw.decode("utf-8").split()
@@ -87,100 +88,123 @@ def _qrels_row(raw: bytes, number: int, path: str | Path) -> list[tuple[int, flo
         return []
     if len(fields) != len(QRELS_FIELDS):
         raise DataError(
-            f"{where}: {len(fields)} field(s), expected 4 (topic round doc_id relevance); "
+            f"{where}: {len(fields)} field(s), expected 4 (topic iteration doc_id grade); "
             "is this a qrels file?"
         )
-    topic, round_, uid, grade = fields
-    if not topic.isdigit():
-        raise DataError(f"{where}: the topic (field 1) is not a whole number")
-    try:
-        round_number = float(round_)
-    except ValueError:
-        raise DataError(f"{where}: the round (field 2) is not a number") from None
-    if grade not in ("0", "1", "2"):
-        raise DataError(f"{where}: the relevance (field 4) is not 0, 1 or 2")
-    return [(int(topic), round_number, uid, int(grade))]
+    topic, iteration, doc_id, grade = fields
+    if not _GRADE.fullmatch(grade):
+        raise DataError(f"{where}: the grade (field 4) is not a whole number")
+    if max_grade is not None and int(grade) > max_grade:
+        raise DataError(f"{where}: grade {int(grade)} is above data.max_grade {max_grade}")
+    return [(topic_id(topic), iteration, doc_id, int(grade), number)]
 
 
-def build_pairs(
-    topics: dict[int, str], qrels: pd.DataFrame, metadata: pd.DataFrame
-) -> pd.DataFrame:
-    """Join judgements with queries and titles: columns query, title, label (grade 0/1/2),
-    cord_uid."""
-    titles = metadata[["cord_uid", "title"]].dropna()
-    titles = titles[titles["title"].str.strip() != ""].drop_duplicates("cord_uid")
-    joined = qrels.merge(titles, on="cord_uid", how="inner")
-    joined["query"] = joined["topic"].map(topics)
-    missing = joined["query"].isna()
-    if missing.any():
-        raise DataError(
-            f"qrels: topic(s) {sorted(joined.loc[missing, 'topic'].unique())[:5]} not in topics"
-        )
-    columns = ["query", "title", "label", "cord_uid"]
-    return joined.rename(columns={"relevance": "label"})[columns].reset_index(drop=True)
-
-
-def read_titles(
+def read_collection(
     path: str | Path,
-    uids: set[str],
-    chunk_rows: int = CHUNK_ROWS,
+    judged: set[str],
     *,
+    fmt: str = "csv",
+    columns: Columns | None = None,
+    header: bool = True,
     corpus: CorpusWriter | None = None,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> pd.DataFrame:
-    """cord_uid, title of the documents in `uids`, reading CORD-19's metadata.csv in row
-    chunks of its two needed columns: memory holds one chunk plus the kept titles. Every
-    row with a cord_uid and a title goes to `corpus` on the way."""
+    """doc_id, title of the `judged` documents (the first row with a text of each), reading
+    the collection in row chunks of its two columns; every row with an id and a text goes
+    to `corpus` on the way."""
+    columns = columns or Columns(required=COLLECTION, param="collection.columns")
     kept = []
-    try:
-        reader = pd.read_csv(
-            path,
-            usecols=["cord_uid", "title"],
-            dtype=str,
-            keep_default_na=False,
-            chunksize=chunk_rows,
-        )
-        with reader, tqdm(desc="metadata", unit="row", unit_scale=True) as bar:
-            for chunk in reader:
-                kept.append(chunk[chunk["cord_uid"].isin(uids)])
-                if corpus is not None:
-                    titled = chunk[
-                        (chunk["cord_uid"].str.strip() != "") & (chunk["title"].str.strip() != "")
-                    ]
-                    corpus.add(titled["cord_uid"].tolist(), titled["title"].tolist())
-                bar.update(len(chunk))
-    except ValueError as exc:
-        # pandas names missing usecols this way; a parse error is a ParserError (ValueError).
-        raise DataError(
-            f"{path}: not a CORD-19 metadata.csv ({str(exc).splitlines()[0]})"
-        ) from None
+    with tqdm(desc="collection", unit="doc", unit_scale=True) as bar:
+        chunks = read_chunks(Path(path), str(path), fmt, columns, header=header, rows=chunk_rows)
+        for chunk in chunks:
+            chunk = chunk[(chunk["doc_id"] != "") & (chunk["title"] != "")]
+            kept.append(chunk[chunk["doc_id"].isin(judged)])
+            if corpus is not None:
+                corpus.add(chunk["doc_id"].tolist(), chunk["title"].tolist())
+            bar.update(len(chunk))
     if not kept:
         raise DataError(f"{path}: no rows")
-    return pd.concat(kept, ignore_index=True)
+    return pd.concat(kept, ignore_index=True).drop_duplicates("doc_id")
 
 
 def load_spec(path: str | Path) -> dict[str, dict[str, Any]] | None:
-    """The spec's three files as {name: {location, sha256}}; None if `path` is no spec."""
+    """The spec's three files as {name: {location, sha256, options}}; None if `path` is no
+    spec."""
     try:
         doc = read_yaml(path)
     except ValueError:
         return None
+    if isinstance(doc, dict) and "trec_covid" in doc:
+        raise DataError(
+            f"{path}: the trec_covid: spec is now trec: with a collection: entry (metadata "
+            "becomes collection, with columns {doc_id: cord_uid}); see ranker/data/trec_covid.yaml"
+        )
     if not isinstance(doc, dict) or SPEC_KEY not in doc:
         return None
     spec = doc[SPEC_KEY]
-    out = {}
-    for name in FILES:
-        entry = spec.get(name) if isinstance(spec, dict) else None
-        if not isinstance(entry, dict) or not str(entry.get("location") or "").strip():
-            raise DataError(f"{path}: {SPEC_KEY}.{name} needs a location (URL or path)")
-        digest = entry.get("sha256")
-        if digest is not None and (len(str(digest)) != 64 or not _hex(str(digest))):
-            raise DataError(f"{path}: {SPEC_KEY}.{name}.sha256 {digest!r} is not a SHA-256")
-        out[name] = {"location": str(entry["location"]), "sha256": digest}
+    if not isinstance(spec, dict):
+        raise DataError(f"{path}: {SPEC_KEY} must map topics, qrels and collection")
+    unknown = sorted(set(spec) - set(FILES))
+    if unknown:
+        raise DataError(f"{path}: {SPEC_KEY}.{unknown[0]} is not one of {', '.join(FILES)}")
+    return {name: _entry(path, name, spec.get(name)) for name in FILES}
+
+
+def _entry(path: str | Path, name: str, entry: Any) -> dict[str, Any]:
+    where = f"{path}: {SPEC_KEY}.{name}"
+    if not isinstance(entry, dict) or not str(entry.get("location") or "").strip():
+        raise DataError(f"{where} needs a location (URL or path)")
+    unknown = sorted(set(entry) - {"location", "sha256", *_OPTIONS[name]})
+    if unknown:
+        raise DataError(f"{where}.{unknown[0]} is not a setting of {name}")
+    digest = entry.get("sha256")
+    if digest is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", str(digest)):
+        raise DataError(f"{where}.sha256 {digest!r} is not a SHA-256")
+    out = {"location": str(entry["location"]), "sha256": digest}
+    for key, default in _OPTIONS[name].items():
+        out[key] = entry.get(key, default)
+    allowed = TOPIC_FORMATS if name == "topics" else ("auto", *FORMATS)
+    if "format" in out and out["format"] not in allowed:
+        raise DataError(f"{where}.format {quoted(str(out['format']))}: one of {', '.join(allowed)}")
+    if name == "collection":
+        _collection_options(where, out)
     return out
 
 
-def _hex(text: str) -> bool:
-    return all(c in "0123456789abcdefABCDEF" for c in text)
+def _collection_options(where: str, entry: dict[str, Any]) -> None:
+    if not isinstance(entry["header"], bool):
+        raise DataError(f"{where}.header must be true or false")
+    fmt = source_format(entry["location"], entry["format"])
+    if not entry["header"] and fmt not in ("csv", "tsv"):
+        raise DataError(f"{where}.header: false applies to CSV or TSV, not {fmt}")
+    mapping = entry["columns"] or {}
+    if not isinstance(mapping, dict) or set(mapping) - set(COLLECTION):
+        raise DataError(f"{where}.columns maps doc_id and title to the collection's names")
+    # A file without a header names its columns by position: MS MARCO's id, then passage.
+    defaults = (
+        {"doc_id": "doc_id", "title": "title"} if entry["header"] else {"doc_id": "1", "title": "2"}
+    )
+    entry["columns"] = {**defaults, **{k: str(v) for k, v in mapping.items()}}
+    entry["format"] = fmt
+
+
+def build_pairs(
+    topics: dict[str, str], qrels: pd.DataFrame, texts: pd.DataFrame, qrels_name: str
+) -> pd.DataFrame:
+    """Join judgements with queries and texts: columns query, title, label (the grade),
+    doc_id. A judged document the collection has no text for is left out (a text index
+    cannot retrieve it either)."""
+    unknown = ~qrels["topic"].isin(set(topics))
+    if unknown.any():
+        row = qrels[unknown].iloc[0]
+        raise DataError(
+            f"{qrels_name}:{row['line']}: topic {quoted(row['topic'])} is not in the topics "
+            f"({qrels.loc[unknown, 'topic'].nunique()} such topic(s))"
+        )
+    joined = qrels.merge(texts, on="doc_id", how="inner")
+    joined["query"] = joined["topic"].map(topics)
+    columns = ["query", "title", "grade", "doc_id"]
+    return joined[columns].rename(columns={"grade": "label"}).reset_index(drop=True)
 
 
 def build_from_spec(
@@ -188,35 +212,46 @@ def build_from_spec(
     *,
     query_field: str,
     graded_threshold: int,
+    max_grade: int | None = None,
     fetch: Callable[[str, str | None, str], Path],
     corpus_dir: Path,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Fetch the three files (`fetch(location, sha256, name)` returns a local, verified
-    path) and join them; returns the pairs (label = grade) and where each file came from.
-    The corpus (every titled document of metadata.csv) and the qrels of the documents in
-    it go to `corpus_dir`."""
+    path) and join them; returns the pairs (label = grade) and what the join did. The
+    corpus (every document of the collection with a text) and the qrels of the documents
+    in it go to `corpus_dir`."""
     paths = {name: fetch(entry["location"], entry["sha256"], name) for name, entry in spec.items()}
-    topics = read_topics(paths["topics"], query_field)
-    qrels = read_qrels(paths["qrels"])
+    topics = read_topics(paths["topics"], query_field, spec["topics"]["format"])
+    qrels = read_qrels(paths["qrels"], max_grade)
+    entry = spec["collection"]
+    columns = Columns(entry["columns"], required=COLLECTION, param="collection.columns")
     with CorpusWriter(corpus_dir / CORPUS) as corpus:
-        titles = read_titles(paths["metadata"], set(qrels["cord_uid"]), corpus=corpus)
-    pairs = build_pairs(topics, qrels, titles)
-    judged = pairs.rename(columns={"cord_uid": "doc_id", "label": "grade"})
+        texts = read_collection(
+            paths["collection"],
+            set(qrels["doc_id"]),
+            fmt=entry["format"],
+            columns=columns,
+            header=entry["header"],
+            corpus=corpus,
+        )
+    pairs = build_pairs(topics, qrels, texts, spec["qrels"]["location"])
+    if pairs.empty:
+        raise DataError(
+            f"{entry['location']}: no judged document has a text; is it the collection the "
+            "qrels judge (and collection.columns its id)?"
+        )
+    judged = pairs.rename(columns={"label": "grade"})
     judgements = write_qrels(
         corpus_dir / QRELS, [judged.assign(relevant=judged["grade"] >= graded_threshold)]
     )
-    pairs = pairs.drop(columns="cord_uid")
-    if pairs.empty:
-        raise DataError(
-            f"{spec['metadata']['location']}: no judged document has a title; "
-            "is it the CORD-19 release the qrels judge?"
-        )
     log.info(
-        "TREC-COVID: %d judgements, %d with a title, %d topics",
+        "TREC: %d judgements, %d of documents with a text, %d topics; %d documents",
         len(qrels),
         len(pairs),
         pairs["query"].nunique(),
+        corpus.docs,
     )
     info = {"query_field": query_field, "judgements": len(qrels), "joined": len(pairs)}
-    corpus_info = {"corpus_docs": corpus.docs, "corpus_ids": "cord_uid", "judgements": judgements}
-    return pairs, {**info, "corpus": corpus_info}
+    ids = entry["columns"]["doc_id"]
+    corpus_info = {"corpus_docs": corpus.docs, "corpus_ids": ids, "judgements": judgements}
+    return pairs.drop(columns="doc_id"), {**info, "corpus": corpus_info}

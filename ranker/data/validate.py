@@ -8,7 +8,6 @@ values and the first line numbers (Parquet: rows), so a user can open the file a
 from __future__ import annotations
 
 import codecs
-import hashlib
 import io
 import logging
 from collections.abc import Callable, Iterator
@@ -18,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from ranker.data.formats import SAME_NAMES, WHERE, Columns, Where, read_chunks
+from ranker.data.ledger import Ledger
 from ranker.data.pairs import REQUIRED
 from ranker.errors import DataError, quoted
 from ranker.files import decode_utf8, not_utf8
@@ -181,14 +181,6 @@ class _Problems:
         return ", ".join(map(str, self.lines[key]))
 
 
-def _digest(frame: pd.DataFrame) -> list[bytes]:
-    # 16 bytes per (query, title) instead of the strings: what the two passes remember.
-    return [
-        hashlib.blake2b(f"{q}\x00{t}".encode(), digest_size=16).digest()
-        for q, t in zip(frame["query"], frame["title"], strict=True)
-    ]
-
-
 def _validate(
     chunks: Chunks,
     name: str,
@@ -200,8 +192,8 @@ def _validate(
     column = scale.columns.describe
     unit = where.unit
 
-    # Pass 1: check every row; remember each pair's first row and the set of its grades.
-    problems, duplicates, pairs, rows = _Problems(where), _Problems(where), {}, 0
+    # Pass 1: check every row; remember each row's pair and grade (ranker/data/ledger.py).
+    problems, ledger, rows = _Problems(where), Ledger(), 0
     top = 0
     for chunk in chunks():
         rows += len(chunk)
@@ -212,17 +204,11 @@ def _validate(
         problems.values.extend(
             v for v in chunk.loc[bad, "label"].unique() if v not in problems.values
         )
-        if problems.count:
+        if problems.count or chunk.empty:
             continue  # keep counting problems; the rows are not used
-        dups = []
-        for i, key, grade in zip(
-            chunk.index, _digest(chunk), chunk["label"].astype(int), strict=True
-        ):
-            seen = pairs.setdefault(key, [i, 0])
-            dups.append(bool(seen[1] >> grade & 1))
-            seen[1] |= 1 << grade
-            top = max(top, grade)
-        duplicates.add("rows", pd.Series(dups, index=chunk.index))
+        grades = chunk["label"].astype(int).to_numpy()
+        ledger.add(chunk, grades)
+        top = max(top, int(grades.max()))
     if rows == 0:
         raise DataError(f"{name}: header only, no data rows")
     for col in REQUIRED:
@@ -238,23 +224,10 @@ def _validate(
             f"{problems.count['invalid']} row(s), first at {unit}(s) "
             f"{problems.shown('invalid')}; {scale.hint()}"
         )
-    dup_rows = duplicates.count.get("rows", 0)
-    if dup_rows:
-        log.warning(
-            "%s: dropped %d exact duplicate row(s), first at %s(s) %s",
-            name,
-            dup_rows,
-            unit,
-            duplicates.shown("rows"),
-        )
-
-    def labels_of(mask: int) -> set[int]:
-        grades = [g for g in range(mask.bit_length()) if mask >> g & 1]
-        return {int(g >= threshold) for g in grades}
-
-    conflicted = {key for key, (_, mask) in pairs.items() if len(labels_of(mask)) > 1}
-    if len({label for _, mask in pairs.values() for label in labels_of(mask)}) < 2:
-        only = next(iter(labels_of(next(iter(pairs.values()))[1])))
+    plan = ledger.plan(threshold)
+    dup_rows = int(plan.duplicate.sum())
+    if len(plan.labels) < 2:
+        only = next(iter(plan.labels))
         graded = f" (grade >= data.graded_threshold {threshold})" if scale.threshold else ""
         raise DataError(
             f"{name}: column {column('label')} has only the value {only}{graded}; need both classes"
@@ -263,32 +236,35 @@ def _validate(
     # Pass 2: write each pair once, at its first row, with its highest grade: different
     # CORD-19 documents can share a title and be judged differently, and the pair counts as
     # relevant when any judgement says so.
-    shown: list[int] = []
-    emitted: dict[bytes, int] = {}
+    shown = {"duplicate": [], "conflict": []}
+    position = 0
     for chunk in chunks():
-        keep, out_grades = [], []
-        for i, key, grade in zip(
-            chunk.index, _digest(chunk), chunk["label"].astype(int), strict=True
-        ):
-            first, mask = pairs[key]
-            if key in conflicted and len(shown) < _SHOW and not (emitted.get(key, 0) >> grade & 1):
-                shown.append(i + where.offset)
-            emitted[key] = emitted.get(key, 0) | 1 << grade
-            keep.append(i == first)
-            out_grades.append(mask.bit_length() - 1)
-        grades = pd.Series(out_grades, index=chunk.index)
+        here = slice(position, position + len(chunk))
+        position += len(chunk)
+        for key, mask in (("duplicate", plan.duplicate), ("conflict", plan.conflict_shown)):
+            if len(shown[key]) < _SHOW:
+                shown[key].extend(where.numbers(chunk.index[mask[here]])[: _SHOW - len(shown[key])])
+        grades = pd.Series(plan.grade[here], index=chunk.index)
         labels = (grades >= threshold).astype(int) if scale.threshold is not None else grades
-        write(chunk.assign(label=labels, grade=grades)[keep])
-    if conflicted:
+        write(chunk.assign(label=labels, grade=grades)[plan.keep[here]])
+    if dup_rows:
+        log.warning(
+            "%s: dropped %d exact duplicate row(s), first at %s(s) %s",
+            name,
+            dup_rows,
+            unit,
+            ", ".join(map(str, shown["duplicate"])),
+        )
+    if plan.conflicted_pairs:
         log.warning(
             "%s: %d (query, title) pair(s) have conflicting labels, first at %s(s) %s; "
             "keeping the highest label",
             name,
-            len(conflicted),
+            plan.conflicted_pairs,
             unit,
-            ", ".join(map(str, shown)),
+            ", ".join(map(str, shown["conflict"])),
         )
     scale_top = None if scale.threshold is None else (scale.max_grade or top)
     return ValidationReport(
-        duplicates_dropped=dup_rows, conflicting_pairs=len(conflicted), max_grade=scale_top
+        duplicates_dropped=dup_rows, conflicting_pairs=plan.conflicted_pairs, max_grade=scale_top
     )
