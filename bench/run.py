@@ -141,8 +141,7 @@ def main() -> None:
     if "pipeline" in args.only:
         results["dvc_repro_noop"] = repro_noop_seconds()
         results["full_scale_peak_memory"] = peak_memory_full_scale(steps=20)
-        results["trec_metadata_memory"] = metadata_peak()
-        results["corpus_memory"] = corpus_peak()
+        results["trec_metadata_memory"], results["corpus_memory"] = metadata_peak(), corpus_peak()
         results["source_memory"] = sources_peak()
     if "scale" in args.only:
         results["scale"] = {

@@ -15,12 +15,12 @@ from transformers import default_data_collator
 
 from bench.common import WARMUP_STEPS, step_clock
 from ranker.config import PACKAGED_MODEL_ID, EncodeParams, RunParams, TrainParams
+from ranker.model.arguments import training_arguments
 from ranker.model.batches import PairDataset, make_collator
 from ranker.model.encode import encode_frame
 from ranker.model.frozen import FeatureDataset, HeadOnly, pooled_features
 from ranker.model.frozen import freeze as freeze_model
 from ranker.model.modeling import load_classifier
-from ranker.model.train import training_arguments
 
 # Variants of the project recipe, each measured against it ("with and without"), on full
 # fine-tuning: what each candidate for cutting a step's fixed cost buys on this machine.

@@ -23,6 +23,7 @@ from ranker.sections import (
     DistributedParams,
     EncodeParams,
     EvaluateParams,
+    MineParams,
     ModelParams,
     RetrieveParams,
     RunParams,
@@ -39,6 +40,7 @@ __all__ = [
     "EncodeParams",
     "EvaluateParams",
     "ExportParams",
+    "MineParams",
     "ModelParams",
     "Params",
     "RetrieveParams",
@@ -61,6 +63,7 @@ class Params:
     distributed: DistributedParams = field(default_factory=DistributedParams)
     run: RunParams = field(default_factory=RunParams)
     retrieve: RetrieveParams = field(default_factory=RetrieveParams)
+    mine: MineParams = field(default_factory=MineParams)
     evaluate: EvaluateParams = field(default_factory=EvaluateParams)
     export: ExportParams = field(default_factory=ExportParams)
     vespa: VespaParams = field(default_factory=VespaParams)
@@ -106,6 +109,23 @@ def parse_params(raw: Any) -> Params:
             f"train.batch_size: {params.train.batch_size} is the global batch and must divide "
             f"evenly over the {workers} workers of distributed.nproc_per_node x nnodes"
         )
+    mine = params.mine
+    top = params.retrieve.k if mine.rank_max is None else mine.rank_max
+    if top > params.retrieve.k or mine.rank_min >= top:
+        raise ParamError(
+            f"mine: ranks [{mine.rank_min}, {top}) are not inside the first stage's "
+            f"{params.retrieve.k} hits (retrieve.k); set mine.rank_min < mine.rank_max <= "
+            f"{params.retrieve.k}"
+        )
+    if params.train.loss != "pointwise":
+        groups, size = divmod(params.train.batch_size, params.train.group_size)
+        if size or groups % workers:
+            raise ParamError(
+                f"train.batch_size: {params.train.batch_size} pairs must make whole groups "
+                f"of train.group_size {params.train.group_size} for train.loss "
+                f"{params.train.loss!r}, as many on each of the {workers} workers; set it "
+                f"to a multiple of {params.train.group_size * workers}"
+            )
     if params.split.valid_size + params.split.test_size >= 1:
         raise ParamError(
             f"split: valid_size {params.split.valid_size} + test_size {params.split.test_size} "

@@ -63,6 +63,21 @@ class TrainParams:
         open=True,
     )  # fmt: skip
     weight_decay: float = param(0.01, "AdamW's weight decay.", min=0.0)
+    loss: Literal["pointwise", "listwise", "pairwise"] = param(
+        "pointwise",
+        """The objective (ranker/model/losses.py). `pointwise`: 2-class cross-entropy on single
+        pairs against the binary label (the reference recipe). `listwise`: softmax
+        cross-entropy over a group (one relevant pair and group_size - 1 of its query judged
+        lower) against gains 2^grade - 1, so graded data trains on its grades. `pairwise`:
+        RankNet over the group's ordered pairs. Validation loss stays the pointwise one.""",
+    )
+    group_size: int = param(
+        8,
+        """Pairs per group for the listwise and pairwise losses: one relevant pair and up to
+        group_size - 1 lower-judged pairs of its query (train.batch_size counts pairs, so a
+        step holds batch_size / group_size groups).""",
+        min=2,
+    )
     freeze_base: bool = param(False, "Train the classifier head only; the encoder stays fixed.")
     freeze_word_embeddings: bool = param(
         True,
@@ -84,7 +99,9 @@ class TrainParams:
         advanced=True,
     )
     group_by_length: bool = param(
-        True, "Batches of similar length: less compute spent on padding (changes data order)."
+        True,
+        """Batches of similar length: less compute spent on padding (changes data order).
+        Pointwise only: a group's members are one query's, whatever their lengths.""",
     )
     precision: Literal["fp32", "bf16", "fp16"] = param(
         "fp32",
@@ -158,6 +175,52 @@ class RetrieveParams:
         0.75, "BM25's length normalisation (Vespa's default, written into the package).",
         min=0.0, max=1.0,
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class MineParams:
+    """Hard negatives from the first stage for the training and validation queries (the
+    mine stage, ranker/retrieval/mine.py): BM25's hits that the data does not label."""
+
+    negatives: int = param(
+        0,
+        """Mined negatives per query, each a pair of grade 0 added to data/mined; 0: none,
+        the split's pairs as they are.""",
+        min=0,
+    )
+    valid: bool = param(
+        True,
+        """Mine the validation queries too, so the best epoch (and the int8 gate) is judged
+        on first-stage candidates as well as on the judged pairs. Test queries never are.""",
+    )
+    rank_min: int = param(
+        0,
+        """First rank (0 = BM25's top hit) a negative may come from: skipping the very top
+        skips the likeliest unjudged relevant documents.""",
+        min=0,
+    )
+    rank_max: int | None = param(
+        None,
+        "Rank a negative must be below (exclusive); null: retrieve.k, all the hits.",
+        min=1,
+    )
+    relative_margin: float | None = param(
+        None,
+        """A negative's BM25 score must be at most (1 - relative_margin) x the best BM25 score
+        of the query's relevant documents (sentence-transformers' relative_margin); null: no
+        such guard.""",
+        min=0.0,
+        max=1.0,
+    )
+    max_score: float | None = param(
+        None, "A negative's BM25 score must be at most this; null: no cap.", min=0.0
+    )
+    sampling: Literal["top", "random"] = param(
+        "top",
+        """`top`: the best-ranked eligible hits (the hardest) | `random`: drawn with seed from
+        all eligible hits.""",
+    )
+    seed: int = param(0, "Seed of `random` sampling.")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""DVC stage: tokenize the train, validation and test pairs."""
+"""DVC stage: tokenize the training, validation and test pairs."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ from ranker.stage import run_stage
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--split", required=True, type=Path, help="split directory")
+    parser.add_argument("--train", required=True, type=Path, help="training pairs (mined)")
+    parser.add_argument("--valid", required=True, type=Path, help="validation pairs (mined)")
+    parser.add_argument("--test", required=True, type=Path, help="test pairs (never mined)")
     parser.add_argument("--out", required=True, type=Path, help="output directory")
     parser.add_argument(
         "--metrics", required=True, type=Path, help="truncation and [UNK] rates per split"
@@ -25,9 +27,8 @@ def main() -> None:
     params = load_params(args.params)
     tokenizer = load_tokenizer(params.model.name)
     # Read as they are encoded, chunk by chunk: memory holds one chunk of each.
-    splits = {
-        name: read_pairs_chunks(args.split / f"{name}.csv") for name in ("train", "valid", "test")
-    }
+    files = {"train": args.train, "valid": args.valid, "test": args.test}
+    splits = {name: read_pairs_chunks(path) for name, path in files.items()}
     run_encode(splits, tokenizer, params.encode, inside_repo(args.out), inside_repo(args.metrics))
 
 

@@ -14,7 +14,9 @@ from ranker.evaluation.compare import compare
 from tests.conftest import ROOT, commit_all, copy_project, dvc, run, tiny_params, write_params
 
 FOLDS = [0, 1, 2]
-MAIN_STAGES = ("base", "download", "retrieve", "split", "encode", "train", "evaluate", "export")
+MAIN_STAGES = (
+    "base", "download", "retrieve", "split", "mine", "encode", "train", "evaluate", "export"
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import dvc, git, ran, run, set_param, tool_env
 
-STAGES_AFTER_SPLIT = {"split", "encode", "train", "evaluate", "export"}
+STAGES_AFTER_SPLIT = {"split", "mine", "encode", "train", "evaluate", "export"}
 
 
 @pytest.fixture(scope="module")

@@ -170,15 +170,16 @@ def test_validation_metric_during_training_is_the_saved_models(
     )
 
 
+@pytest.mark.parametrize("loss", ["pointwise", "listwise"])
 def test_saved_model_scores_the_same_in_sentence_transformers(
-    tiny_model_dir: Path, tmp_path: Path
+    tiny_model_dir: Path, tmp_path: Path, loss: str
 ) -> None:
     from ranker.model.batches import make_collator
     from ranker.model.predict import predict_scores
     from ranker.model.tokenizer import load_tokenizer
 
     CrossEncoder = pytest.importorskip("sentence_transformers").CrossEncoder
-    _train(tiny_model_dir, tmp_path, epochs=1.0)
+    _train(tiny_model_dir, tmp_path, epochs=1.0, loss=loss)
     encode = EncodeParams(max_length=64)
     tokenizer = load_tokenizer(str(tmp_path / "model"))
     frame = encode_frame(generate_sample(10).head(40), tokenizer, encode).to_pandas()
@@ -190,6 +191,64 @@ def test_saved_model_scores_the_same_in_sentence_transformers(
     )
     assert logits.shape == (len(frame), 2)
     np.testing.assert_allclose(logits[:, 1] - logits[:, 0], ours, atol=1e-5)
+
+
+@pytest.mark.parametrize("loss", ["listwise", "pairwise"])
+def test_ranking_losses_train_deterministically_and_rank(
+    tiny_model_dir: Path, tmp_path: Path, loss: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A ranking objective trains on groups of one query's pairs (the tiny model, the
+    sample), reruns byte for byte, and trains another model than the pointwise loss."""
+    caplog.set_level("INFO", logger="ranker.model.groups")
+    a = _train(tiny_model_dir, tmp_path / "a", loss=loss, group_size=8)
+    b = _train(tiny_model_dir, tmp_path / "b", loss=loss, group_size=8)
+    assert a == b
+    assert (tmp_path / "a/model/model.safetensors").read_bytes() == (
+        tmp_path / "b/model/model.safetensors"
+    ).read_bytes()
+    assert "training groups of up to 8 pairs" in caplog.text
+    point = _train(tiny_model_dir, tmp_path / "p")
+    assert a["train_loss"] != point["train_loss"]
+    assert a["best_ndcg@10"] > 0
+    curve = pd.read_csv(tmp_path / "a/live/plots/metrics/eval/loss.tsv", sep="\t")
+    assert len(curve) == 2 and np.isfinite(curve["loss"]).all(), "validation stays pointwise"
+
+
+def test_listwise_loss_on_cached_features(tiny_model_dir: Path, tmp_path: Path) -> None:
+    metrics = _train(
+        tiny_model_dir, tmp_path, loss="listwise", freeze_base=True, cache_features=True
+    )
+    base = load_classifier(str(tiny_model_dir), 0)
+    tuned = load_classifier(str(tmp_path / "model"), 0)
+    assert not torch.equal(base.classifier.weight, tuned.classifier.weight)
+    assert metrics["trainable_params"] == 66
+
+
+def test_ranking_loss_without_anything_to_rank_fails_in_one_line(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    from ranker.errors import DataError
+    from ranker.model.tokenizer import load_tokenizer
+
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    parts = split_pairs(generate_sample(pairs_per_query=10), SplitParams())
+    enc = EncodeParams(max_length=64)
+    positives = parts["train"][parts["train"]["label"] == 1]
+    with pytest.raises(DataError, match="nothing to rank; add negatives"):
+        train_model(
+            model_name=str(tiny_model_dir),
+            tokenizer=tokenizer,
+            train_df=encode_frame(positives, tokenizer, enc).to_pandas(),
+            valid_df=encode_frame(parts["valid"], tokenizer, enc).to_pandas(),
+            params=TrainParams(loss="listwise", batch_size=16),
+            run=RunParams(threads=1),
+            encode=enc,
+            k=10,
+            out_dir=tmp_path / "model",
+            live_dir=tmp_path / "live",
+            metrics_path=tmp_path / "train.json",
+        )
+    assert not (tmp_path / "model").exists()
 
 
 def test_cached_features_train_the_same_head_fast(tiny_model_dir: Path, tmp_path: Path) -> None:

@@ -151,7 +151,8 @@ def test_run_cache_restores_earlier_runs_locally_and_from_a_remote(
 
 
 @pytest.mark.parametrize(
-    "stage", ["base", "download", "retrieve", "split", "encode", "train", "evaluate", "export"]
+    "stage",
+    ["base", "download", "retrieve", "split", "mine", "encode", "train", "evaluate", "export"],
 )
 def test_lock_records_requirements_for_every_stage(pipeline_repo: Path, stage: str) -> None:
     lock = yaml.safe_load((pipeline_repo / "dvc.lock").read_text())
@@ -186,6 +187,7 @@ def test_code_and_environment_changes_mark_exactly_their_stages(
         "download",
         "retrieve",
         "split",
+        "mine",
         "encode",
         "train",
         "evaluate",

@@ -244,5 +244,6 @@ def load_encoded(path: str | Path) -> pd.DataFrame:
 
 
 def load_features(path: str | Path) -> pa.Table:
-    """Only what training reads (labels and token ids), as Arrow: no pandas copy."""
-    return pq.read_table(path, columns=["label", *FEATURES])
+    """Only what training reads (queries, labels and grades for a ranking loss's groups,
+    token ids), as Arrow: no pandas copy."""
+    return pq.read_table(path, columns=["query", "label", "grade", *FEATURES])

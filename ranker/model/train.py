@@ -20,10 +20,12 @@ import torch
 from torch.utils.data import Dataset
 
 from ranker.config import DistributedParams, EncodeParams, RunParams, TrainParams
+from ranker.errors import DataError
 from ranker.evaluation.ranking import classification_metrics, graded, ranking_metrics
 from ranker.files import atomic_path, write_json
 from ranker.model import checkpoints
 from ranker.model import distributed as ddp
+from ranker.model.arguments import training_arguments
 from ranker.model.batches import PairDataset, by_length, make_collator, ordered_eval
 from ranker.model.families import model_inputs
 from ranker.model.frozen import (
@@ -33,12 +35,14 @@ from ranker.model.frozen import (
     freeze,
     pooled_features,
 )
+from ranker.model.groups import GroupDataset, build_groups, group_collator, grouped
 from ranker.model.history import (
     epoch_history,
     log_at_epoch_end,
     mean_train_loss,
     reproducible_dvclive,
 )
+from ranker.model.losses import group_loss
 from ranker.model.modeling import (
     check_precision,
     load_classifier,
@@ -70,66 +74,6 @@ def make_compute_metrics(valid: pd.DataFrame, k: int) -> Any:
         return out
 
     return compute
-
-
-def training_arguments(
-    params: TrainParams,
-    run: RunParams,
-    *,
-    output_dir: str,
-    precision: str,
-    group_by_length: bool,
-    steps_per_epoch: int,
-    k: int | None = None,
-    max_steps: int = -1,
-    workers: int = 1,
-) -> Any:
-    """The Trainer's arguments from the params: one place, used by the train stage and by
-    `make bench`. With `k`, evaluate and fully checkpoint (to resume) every epoch and keep
-    the best by nDCG@k; without, train only (a benchmark). `workers`: data-parallel
-    processes, which share train.batch_size."""
-    from transformers import TrainingArguments
-
-    selecting = k is not None
-    cuda = torch.cuda.is_available()
-    return TrainingArguments(
-        output_dir=output_dir,
-        num_train_epochs=params.epochs,
-        max_steps=max_steps,
-        learning_rate=params.learning_rate,
-        per_device_train_batch_size=ddp.per_worker_batch(params.batch_size, workers),
-        per_device_eval_batch_size=run.eval_batch_size,
-        # transformers v5 reads warmup_steps < 1 as a ratio of all steps (TrainingArguments).
-        warmup_steps=params.warmup_ratio,
-        weight_decay=params.weight_decay,
-        eval_strategy="epoch" if selecting else "no",
-        save_strategy="epoch" if selecting else "no",
-        save_only_model=False,
-        # Each machine keeps its own checkpoints: no shared filesystem needed to resume.
-        save_on_each_node=True,
-        save_total_limit=None,  # checkpoints.rotate keeps the newest and the best
-        load_best_model_at_end=selecting,
-        metric_for_best_model=f"ndcg@{k}" if selecting else None,
-        greater_is_better=True if selecting else None,
-        logging_strategy="steps" if selecting else "no",
-        logging_steps=max(1, steps_per_epoch // 10),
-        train_sampling_strategy="group_by_length" if group_by_length else "random",
-        bf16=precision == "bf16",
-        fp16=precision == "fp16",
-        use_cpu=not cuda,
-        # Named, not left to accelerate's guess; one process has no backend at all.
-        ddp_backend=("nccl" if cuda else "gloo") if workers > 1 else None,
-        # BERT's classification loss is a per-batch mean that ignores the Trainer's token
-        # count, so the Trainer's rescaling by the number of workers would double the loss
-        # and the gradients of a 2-worker job (measured: logged loss 1.33 vs 0.67).
-        average_tokens_across_devices=False,
-        seed=run.seed,
-        data_seed=run.seed,
-        report_to="dvclive" if selecting else "none",
-        dataloader_num_workers=0,
-        dataloader_pin_memory=cuda,
-        disable_tqdm=not selecting,
-    )
 
 
 def train_model(
@@ -199,7 +143,13 @@ def train_model(
     else:
         inputs = model_inputs(model.config)  # DistilBERT's, ModernBERT's take no types
         train_ds, valid_ds = PairDataset(train_df, inputs), PairDataset(valid_df, inputs)
-    steps_per_epoch = -(-len(train_ds) // params.batch_size)
+    loss = group_loss(params.loss)
+    pairs_seen = len(train_ds)
+    if loss is not None:
+        train_ds = _groups(train_df, train_ds, params, run.seed)
+        pairs_seen = train_ds.pair_count()
+        collator = group_collator(collator)
+    steps_per_epoch = -(-pairs_seen // params.batch_size)
     ckpt_root = checkpoints.checkpoint_dir(out_dir, world.node_rank)
     args = training_arguments(
         params,
@@ -208,7 +158,7 @@ def train_model(
         # dvclive/params.yaml wherever the repo lives.
         output_dir=os.path.relpath(ckpt_root),
         precision=precision,
-        group_by_length=params.group_by_length and trained is model,
+        group_by_length=params.group_by_length and trained is model and loss is None,
         steps_per_epoch=steps_per_epoch,
         k=k,
         workers=world.size,
@@ -216,7 +166,8 @@ def train_model(
     log.info("device %s", args.device)  # also joins the process group of a distributed job
     ddp.check_nodes(world, (distributed or DistributedParams()).nnodes)
     resume = checkpoints.resume_point(ckpt_root, fingerprint, world)
-    trainer = ordered_eval(Trainer)(
+    trainer_cls = ordered_eval(Trainer)
+    trainer = (trainer_cls if loss is None else grouped(trainer_cls, loss))(
         model=trained,
         args=args,
         train_dataset=train_ds,
@@ -249,7 +200,7 @@ def train_model(
         log.info(
             "trained in %.1f s (%.1f pairs/s, %d workers x %d threads%s): %s (params %s)",
             wall,
-            len(train_ds) * params.epochs / wall,
+            pairs_seen * params.epochs / wall,
             world.size,
             threads,
             f", resumed from {os.path.relpath(resume)}" if resume else "",
@@ -260,6 +211,28 @@ def train_model(
     if world.local_rank == 0:
         checkpoints.remove(ckpt_root)
     return metrics
+
+
+def _groups(
+    frame: pd.DataFrame | pa.Table, pairs: Dataset, params: TrainParams, seed: int
+) -> GroupDataset:
+    """The training pairs as groups for a ranking loss (ranker/model/groups.py)."""
+
+    def column(name: str) -> np.ndarray:
+        col = frame[name] if isinstance(frame, pd.DataFrame) else frame.column(name)
+        return np.asarray(col.to_numpy() if isinstance(col, pa.ChunkedArray) else col)
+
+    grades = column("grade").astype(np.int64)
+    groups = build_groups(
+        column("query"), column("label"), grades, size=params.group_size, seed=seed
+    )
+    if not len(groups):
+        raise DataError(
+            f"train.loss {params.loss!r}: no relevant training pair has a pair of its query "
+            "judged lower, so there is nothing to rank; add negatives (mine.negatives) or "
+            "set train.loss: pointwise"
+        )
+    return GroupDataset(pairs, groups, grades)
 
 
 def _write_outputs(
