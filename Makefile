@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: run test test-fast docs params-page cv compare show join lint format push pull-onnx verify restore bench bench-quick bench-deep queue clean-venv
+.PHONY: run test test-fast docs params-page cv compare show join lint format push pull-onnx verify restore bench bench-quick bench-deep bench-objectives queue clean-venv
 
 $(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -133,6 +133,11 @@ bench-quick: $(STAMP)
 # The headline sections plus the investigations of bench/deep/ (GEMM limits, profiles).
 bench-deep: $(STAMP)
 	$(PY) -m bench.run --deep $(BENCH_ARGS)
+
+# The training choices of docs/training.md's table, each cross-validated as deployed
+# (bench/objectives.py; an hour and more on 2 cores). Run `make run` first.
+bench-objectives: $(STAMP)
+	$(PY) -m bench.objectives $(BENCH_ARGS)
 
 # Run queued experiments with J workers. Each uses run.threads torch threads (a param,
 # since the thread count changes the model): queue them with J x threads <= cores.

@@ -36,6 +36,18 @@ class DataParams:
         (TREC-COVID's `query` or `question`, Robust04's `title` or `desc`), or fields
         joined by `+` (`title+desc`); `both` is `query+question`.""",
     )
+    text_fields: str = param(
+        "title",
+        """The document's fields the model and the first stage read, joined by `+` and, in
+        the document's text, by a space: `title`, or e.g. `title+abstract` (TREC-COVID's
+        metadata.csv, the synthetic sample) or `title+text` (a BEIR corpus). `title` is the
+        pipeline's title column (mapped by data.columns or a TREC spec's collection.columns;
+        a BEIR document's text where its title is empty) and must be one of them; every
+        other name is a column (or a BEIR corpus key) of the source as it is named there,
+        and may be empty in a row.
+        The Vespa package's schema gets each field, its first phase and its token inputs
+        their join.""",
+    )
     format: Literal["auto", "csv", "tsv", "jsonl", "parquet", "beir"] = param(
         "auto",
         """How the source is read: `auto` by its extension (.csv; .tsv or .tab, unquoted;
@@ -74,6 +86,19 @@ class DataParams:
             raise ParamError(
                 f"data.query_field: {self.query_field!r} is not a topic field name or names "
                 "joined by + (e.g. query, title+desc)"
+            )
+        names = self.text_fields.split("+")
+        if not all(re.fullmatch(r"[A-Za-z_][\w.-]*", f) for f in names) or len(set(names)) < len(
+            names
+        ):
+            raise ParamError(
+                f"data.text_fields: {self.text_fields!r} is not distinct field names joined by "
+                "+ (e.g. title, title+abstract)"
+            )
+        if "title" not in names:
+            raise ParamError(
+                f"data.text_fields: {self.text_fields!r} lacks title, the pipeline's document "
+                "column (data.columns maps yours to it); e.g. title+abstract"
             )
         if self.sha256 is not None:
             digest = self.sha256.lower()

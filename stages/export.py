@@ -8,6 +8,7 @@ import argparse
 from pathlib import Path
 
 from ranker.config import load_params
+from ranker.data.fields import field_names
 from ranker.files import inside_repo, write_json
 from ranker.model.encode import load_encoded
 from ranker.model.modeling import load_classifier, set_threads
@@ -53,6 +54,7 @@ def main() -> None:
         out_dir=inside_repo(args.out),
         reranker_dir=inside_repo(args.reranker),
         provenance=read_provenance(args.model),
+        text_fields=field_names(params.data.text_fields),
     ) as staged:
         # Inside the block: a failing Vespa gate leaves the published ONNX files as they were.
         staged.metrics["vespa"] = run_vespa(
@@ -63,6 +65,7 @@ def main() -> None:
             length=params.encode.max_length,
             k=params.evaluate.k,
             out_dir=vespa_dir,
+            fields=field_names(params.data.text_fields),
         )
     write_json(metrics_path, staged.metrics)
 

@@ -72,3 +72,36 @@ def test_changing_the_objective_or_the_mining_reruns_only_what_follows(repo: Pat
     assert ran(dvc("repro", cwd=repo)) == {"mine", "encode", "train", "evaluate", "export"}
     assert json.loads((repo / "metrics/mine.json").read_text())["negatives"] == 2
     commit_all(repo, "pairwise, 2 mined")
+
+
+def test_title_and_abstract_run_through_export_and_the_vespa_gate(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """data.text_fields title+abstract (the sample's abstracts) at encode.max_length 256:
+    the model reads the joined text, the first stage indexes it, and the Vespa package's
+    schema has both fields, BM25 over their join and its tokens, behind the Vespa gate."""
+    repo = copy_project(tmp_path / "repo")
+    params = tiny_params(
+        tiny_model_dir,
+        data={"text_fields": "title+abstract", "sample_pairs_per_query": 12},
+        encode={"max_length": 256},
+        train={"epochs": 1.0},
+    )
+    write_params(repo, params)
+    commit_all(repo, "title+abstract")
+    dvc("repro", cwd=repo)
+    pairs = pd.read_csv(repo / "data/raw/pairs.csv")
+    assert pairs["title"].str.split().str.len().median() > 60
+    run = pd.read_parquet(repo / "data/retrieve/run.parquet")
+    assert run["title"].str.split().str.len().median() > 60, "BM25 searched the joined text"
+    encoded = json.loads((repo / "data/encoded/meta.json").read_text())
+    assert encoded["splits"]["train"]["max_tokens"] > 128
+    export = json.loads((repo / "metrics/export.json").read_text())
+    assert export["parity"]["passed"] and export["vespa"]["built"]
+    assert export["vespa"]["same_tokens"] > 0
+    schema = (repo / "models/vespa/schemas/doc.sd").read_text()
+    assert "field abstract type string" in schema and "bm25(document_text)" in schema
+    assert "tensor<float>(d0[256])" in schema
+    manifest = json.loads((repo / "models/onnx/ranker.json").read_text())
+    assert manifest["document_fields"] == ["title", "abstract"]
+    assert "title+abstract" in (repo / "models/vespa/README.md").read_text()

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from ranker.data.corpus import CORPUS, QRELS, CorpusWriter, write_qrels
+from ranker.data.fields import SEPARATOR, TITLE, extra_fields
 from ranker.data.formats import json_lines
 from ranker.errors import DataError
 
@@ -102,13 +103,28 @@ def _first_unknown(qrels: pd.DataFrame, known: set[str], column: str, name: str)
         )
 
 
+def document_text(record: dict[str, Any], text_fields: str = TITLE) -> str:
+    """A corpus record's text: its title, or its text where the title is empty (MS MARCO's
+    passages have none); with more `text_fields`, those keys joined (ranker/data/fields.py)."""
+    title = str(record.get("title") or "").strip()
+    if text_fields == TITLE:
+        return title or str(record.get("text") or "").strip()
+    parts = [title, *(str(record.get(f) or "").strip() for f in extra_fields(text_fields))]
+    return SEPARATOR.join(p for p in parts if p)
+
+
 def build_from_beir(
-    root: Path, *, corpus_dir: Path, graded_threshold: int | None, shown: str | None = None
+    root: Path,
+    *,
+    corpus_dir: Path,
+    graded_threshold: int | None,
+    shown: str | None = None,
+    text_fields: str = TITLE,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The pairs (query, title, label = score, split) of a BEIR folder; its corpus and qrels
-    go to `corpus_dir`. Memory holds the qrels, the judged queries' texts and the judged
-    documents' texts, never the corpus. `shown` names the folder in errors (default: its
-    path)."""
+    """The pairs (query, title, label = score, split) of a BEIR folder, a document's title
+    being its text of `text_fields`; its corpus and qrels go to `corpus_dir`. Memory holds
+    the qrels, the judged queries' texts and the judged documents' texts, never the corpus.
+    `shown` names the folder in errors (default: its path)."""
     shown = shown or str(root)
     missing = [name for name in FILES if not (root / name).is_file()]
     if missing:
@@ -126,9 +142,11 @@ def build_from_beir(
     with CorpusWriter(corpus_dir / CORPUS) as corpus:
         ids: list[str] = []
         titles: list[str] = []
+        unseen = set(extra_fields(text_fields))
         for _, record in _records(root / "corpus.jsonl", f"{shown}/corpus.jsonl"):
             doc_id = str(record["_id"])
-            text = str(record.get("title") or "").strip() or str(record.get("text") or "").strip()
+            unseen -= record.keys()
+            text = document_text(record, text_fields)
             if not text:
                 continue
             ids.append(doc_id)
@@ -139,6 +157,11 @@ def build_from_beir(
                 corpus.add(ids, titles)
                 ids, titles = [], []
         corpus.add(ids, titles)
+    if unseen:
+        raise DataError(
+            f"{shown}/corpus.jsonl: no document has {', '.join(map(repr, sorted(unseen)))} "
+            f"(data.text_fields {text_fields!r}); its keys are the fields to name"
+        )
     _first_unknown(qrels, set(texts), "corpus-id", "corpus.jsonl (with a title or text)")
     threshold = graded_threshold or 1
     judged = pd.DataFrame(

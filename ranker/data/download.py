@@ -19,9 +19,10 @@ from ranker.data.archive import extract_beir, is_archive, remove
 from ranker.data.beir import build_from_beir, is_beir
 from ranker.data.corpus import corpus_from_pairs
 from ranker.data.fetch import fetch_file, fetch_url, file_chunks, is_url, stream_to
+from ranker.data.fields import TITLE, extra_fields, joined
 from ranker.data.formats import SAME_NAMES, Columns, source_format
-from ranker.data.pairs import read_pairs_chunks
-from ranker.data.sample import SAMPLE_NOTE, generate_sample, load_topics
+from ranker.data.pairs import REQUIRED, read_pairs_chunks
+from ranker.data.sample import ABSTRACT, SAMPLE_NOTE, generate_sample, load_topics
 from ranker.data.trec import build_from_spec, load_spec
 from ranker.data.validate import validate_file
 from ranker.errors import DownloadError
@@ -59,6 +60,7 @@ def _beir_archive(params: DataParams, dest: Path, corpus_dir: Path) -> dict[str,
             corpus_dir=corpus_dir,
             graded_threshold=params.graded_threshold,
             shown=params.source,
+            text_fields=params.text_fields,
         )
     finally:
         remove(folder)
@@ -94,7 +96,10 @@ def fetch_source(params: DataParams, dest: Path, corpus_dir: Path) -> dict[str, 
     if is_beir(path):
         _no_single_file(params, "a BEIR folder has several files; pin its archive instead")
         pairs, info = build_from_beir(
-            path, corpus_dir=corpus_dir, graded_threshold=params.graded_threshold
+            path,
+            corpus_dir=corpus_dir,
+            graded_threshold=params.graded_threshold,
+            text_fields=params.text_fields,
         )
         pairs.to_csv(dest, index=False)
         return {"source": source, "synthetic": False, **info.pop("corpus"), **info}
@@ -120,14 +125,23 @@ def fetch_source(params: DataParams, dest: Path, corpus_dir: Path) -> dict[str, 
                 location, sha256, dest.with_name(f"{dest.stem}-{name}.download")
             ),
             corpus_dir=corpus_dir,
+            text_fields=params.text_fields,
         )
         pairs.to_csv(dest, index=False)
         corpus = info.pop("corpus")
         return {"source": source, "synthetic": False, "trec": {**spec, **info}, **corpus}
     if path.suffix in TOPICS_SUFFIXES:
         topics = load_topics(path)
-        df = generate_sample(params.sample_pairs_per_query, params.sample_seed, topics)
-        df.to_csv(dest, index=False)
+        extras = extra_fields(params.text_fields)
+        if set(extras) - {ABSTRACT}:
+            raise DownloadError(
+                f"data.text_fields: {params.text_fields!r}, but the synthetic sample's "
+                f"documents have a title and an {ABSTRACT} only"
+            )
+        df = generate_sample(
+            params.sample_pairs_per_query, params.sample_seed, topics, abstracts=bool(extras)
+        )
+        next(joined([df], params.text_fields)).to_csv(dest, index=False)
         return {"source": source, "synthetic": True, "note": SAMPLE_NOTE}
     cap = from_env(DownloadSettings).max_bytes
     stream_to(file_chunks(path), dest, name=source, max_bytes=cap, text=fmt != "parquet")
@@ -181,9 +195,15 @@ def run_download(params: DataParams, out_dir: Path, metrics_path: Path) -> dict[
                 pairs,
                 params.source,
                 params.graded_threshold,
-                columns=Columns(params.columns) if own else SAME_NAMES,
+                columns=(
+                    Columns(params.columns, required=(*REQUIRED, *extra_fields(params.text_fields)))
+                    if own
+                    else SAME_NAMES
+                ),
                 max_grade=params.max_grade,
                 fmt=fmt,
+                # The other sources join their fields as they build the pairs.
+                text_fields=params.text_fields if own else TITLE,
             )
             corpus = {key: meta.pop(key) for key in CORPUS_KEYS if key in meta}
             summary = {
@@ -197,6 +217,8 @@ def run_download(params: DataParams, out_dir: Path, metrics_path: Path) -> dict[
             meta.update(
                 sha256=digest, format=fmt, graded_threshold=params.graded_threshold, **summary
             )
+            if params.text_fields != TITLE:  # absent for titles: earlier meta.json unchanged
+                meta["text_fields"] = params.text_fields
             write_json(tmp_dir / "meta.json", meta)
     finally:
         scratch.unlink(missing_ok=True)

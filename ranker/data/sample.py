@@ -59,6 +59,50 @@ LITERAL_SHARE = 0.15
 LABEL_NOISE = 0.02
 
 
+# `data.text_fields: title+abstract`: each document also gets an abstract, a few sentences
+# on the phrases its title came from (the query's, a decoy's, another topic's) among
+# study boilerplate, in random order, so how much of the topic a model reads depends on
+# encode.max_length (60 to 300 words: 128 tokens cut most, 512 few). Front matter has none.
+ABSTRACT = "abstract"
+TOPIC_SENTENCES = (
+    "We study {p}.",
+    "This work examines {p} in a cohort of {n} patients.",
+    "Evidence on {p} remains limited.",
+    "Here we report findings on {p} from {n} sites.",
+    "These results inform ongoing work on {p}.",
+    "We review what is known about {p}.",
+)
+BOILERPLATE = (
+    "Data were collected between March and June 2020.",
+    "Statistical analyses used mixed-effects models with random intercepts for each site.",
+    "Limitations include the retrospective design and incomplete records.",
+    "Further prospective studies are needed to confirm these estimates.",
+    "All participants gave written informed consent before enrolment.",
+    "Sensitivity analyses excluding outliers gave consistent estimates.",
+    "The protocol was registered before the first participant was enrolled.",
+    "Confidence intervals were computed by the bootstrap with 2000 resamples.",
+    "Two reviewers screened every record independently and resolved disagreements together.",
+    "Baseline characteristics were balanced between the groups.",
+    "Missing values were imputed by chained equations.",
+    "The study was approved by the institutional ethics committee.",
+    "Median follow-up was 45 days, with an interquartile range of 30 to 62 days.",
+    "Funding sources had no role in the design or the interpretation of the study.",
+)
+
+
+def _abstract(phrases: tuple[str, ...], key: str) -> str:
+    """A deterministic abstract for one document, from its own seeded stream (`key`), so
+    titles and labels are the same with abstracts as without."""
+    rng = random.Random(key)
+    topic = [
+        rng.choice(TOPIC_SENTENCES).format(p=rng.choice(phrases), n=rng.randint(12, 4000))
+        for _ in range(rng.randint(2, 4))
+    ]
+    sentences = topic + rng.sample(BOILERPLATE, rng.randint(2, 12))
+    rng.shuffle(sentences)
+    return " ".join(sentences)
+
+
 @dataclass(frozen=True)
 class Topics:
     # (query, paraphrases, decoys) per topic, and title templates around a phrase.
@@ -105,9 +149,14 @@ def _titles(
 
 
 def generate_sample(
-    pairs_per_query: int = 66, seed: int = 0, topics: Topics | None = None
+    pairs_per_query: int = 66,
+    seed: int = 0,
+    topics: Topics | None = None,
+    *,
+    abstracts: bool = False,
 ) -> pd.DataFrame:
-    """Return about `len(topics) * pairs_per_query` shuffled rows: query, title, label."""
+    """Return about `len(topics) * pairs_per_query` shuffled rows: query, title, label (and
+    abstract, with `abstracts`)."""
     spec = topics or load_topics()
     all_topics, templates = spec.topics, spec.templates
     rng = random.Random(seed)
@@ -115,27 +164,33 @@ def generate_sample(
     n_decoy = round(pairs_per_query * DECOY_SHARE)
     n_front = min(round(pairs_per_query * FRONT_MATTER_SHARE), len(FRONT_MATTER))
     n_other = pairs_per_query - n_rel - n_decoy - n_front
-    rows: list[tuple[str, str, int]] = []
+    rows: list[tuple[str, str, int, str]] = []
     for i, (query, paraphrases, decoys) in enumerate(all_topics):
         others = [p for j, (_, para, _) in enumerate(all_topics) if j != i for p in para]
         n_literal = round(n_rel * LITERAL_SHARE)
-        chosen = (
-            [(t, 1) for t in _titles((query,), templates, rng, n_literal)]
-            + [(t, 1) for t in _titles(paraphrases, templates, rng, n_rel - n_literal)]
-            + [(t, 0) for t in _titles(decoys, templates, rng, n_decoy)]
-            + [(t, 0) for t in rng.sample(FRONT_MATTER, n_front)]
-            + [(t, 0) for t in _titles(tuple(rng.sample(others, 8)), templates, rng, n_other)]
-        )
+        # (title, label, the phrases an abstract of it talks about), drawn in this order.
+        chosen = [
+            (t, 1, (query, *paraphrases)) for t in _titles((query,), templates, rng, n_literal)
+        ]
+        chosen += [
+            (t, 1, paraphrases) for t in _titles(paraphrases, templates, rng, n_rel - n_literal)
+        ]
+        chosen += [(t, 0, decoys) for t in _titles(decoys, templates, rng, n_decoy)]
+        chosen += [(t, 0, ()) for t in rng.sample(FRONT_MATTER, n_front)]
+        other = tuple(rng.sample(others, 8))
+        chosen += [(t, 0, other) for t in _titles(other, templates, rng, n_other)]
         seen: set[str] = set()
-        for title, label in chosen:
+        for title, label, phrases in chosen:
             if title in seen:
                 continue
             seen.add(title)
             if rng.random() < LABEL_NOISE:
                 label = 1 - label
-            rows.append((query, title, label))
+            text = _abstract(phrases, f"{seed}:{query}:{title}") if abstracts and phrases else ""
+            rows.append((query, title, label, text))
     rng.shuffle(rows)
-    return pd.DataFrame(rows, columns=["query", "title", "label"])
+    frame = pd.DataFrame(rows, columns=["query", "title", "label", ABSTRACT])
+    return frame if abstracts else frame.drop(columns=ABSTRACT)
 
 
 SAMPLE_NOTE = (

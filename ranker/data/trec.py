@@ -27,6 +27,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ranker.data.corpus import CORPUS, QRELS, CorpusWriter, write_qrels
+from ranker.data.fields import TITLE, extra_fields, joined
 from ranker.data.formats import FORMATS, Columns, read_chunks, source_format
 from ranker.data.topics import FORMATS as TOPIC_FORMATS
 from ranker.data.topics import read_topics, topic_id
@@ -108,14 +109,18 @@ def read_collection(
     header: bool = True,
     corpus: CorpusWriter | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    text_fields: str = TITLE,
 ) -> pd.DataFrame:
-    """doc_id, title of the `judged` documents (the first row with a text of each), reading
-    the collection in row chunks of its two columns; every row with an id and a text goes
-    to `corpus` on the way."""
-    columns = columns or Columns(required=COLLECTION, param="collection.columns")
+    """doc_id, title of the `judged` documents (the first row with a text of each; the
+    title is the text of `text_fields`), reading the collection in row chunks of the
+    columns it needs; every row with an id and a text goes to `corpus` on the way."""
+    columns = columns or Columns(
+        required=(*COLLECTION, *extra_fields(text_fields)), param="collection.columns"
+    )
     kept = []
     with tqdm(desc="collection", unit="doc", unit_scale=True) as bar:
         chunks = read_chunks(Path(path), str(path), fmt, columns, header=header, rows=chunk_rows)
+        chunks = joined(chunks, text_fields)
         for chunk in chunks:
             chunk = chunk[(chunk["doc_id"] != "") & (chunk["title"] != "")]
             kept.append(chunk[chunk["doc_id"].isin(judged)])
@@ -215,6 +220,7 @@ def build_from_spec(
     max_grade: int | None = None,
     fetch: Callable[[str, str | None, str], Path],
     corpus_dir: Path,
+    text_fields: str = TITLE,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Fetch the three files (`fetch(location, sha256, name)` returns a local, verified
     path) and join them; returns the pairs (label = grade) and what the join did. The
@@ -224,7 +230,11 @@ def build_from_spec(
     topics = read_topics(paths["topics"], query_field, spec["topics"]["format"])
     qrels = read_qrels(paths["qrels"], max_grade)
     entry = spec["collection"]
-    columns = Columns(entry["columns"], required=COLLECTION, param="collection.columns")
+    columns = Columns(
+        entry["columns"],
+        required=(*COLLECTION, *extra_fields(text_fields)),
+        param="collection.columns",
+    )
     with CorpusWriter(corpus_dir / CORPUS) as corpus:
         texts = read_collection(
             paths["collection"],
@@ -233,6 +243,7 @@ def build_from_spec(
             columns=columns,
             header=entry["header"],
             corpus=corpus,
+            text_fields=text_fields,
         )
     pairs = build_pairs(topics, qrels, texts, spec["qrels"]["location"])
     if pairs.empty:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ranker.data.fields import TITLE, joined
 from ranker.data.formats import SAME_NAMES, WHERE, Columns, Where, read_chunks
 from ranker.data.ledger import Ledger
 from ranker.data.pairs import REQUIRED
@@ -101,10 +102,12 @@ def validate_file(
     columns: Columns = SAME_NAMES,
     max_grade: int | None = None,
     fmt: str = "csv",
+    text_fields: str = TITLE,
 ) -> ValidationReport:
     """`validate_pairs` on a file (text formats already checked to be UTF-8), streamed from
     disk in chunks (two passes) into the clean pairs CSV `dest`: memory holds one chunk and a
-    digest per (query, title), never the file."""
+    digest per (query, title), never the file. `text_fields`: the fields joined into the
+    title column (`columns` requires each)."""
     if fmt != "parquet":
         with open(path, "rb") as fh:
             head = fh.read(HEADER_BYTES)
@@ -129,7 +132,7 @@ def validate_file(
         first = False
 
     return _validate(
-        lambda: read_chunks(path, name, fmt, columns),
+        lambda: joined(read_chunks(path, name, fmt, columns), text_fields),
         name,
         _Scale(graded_threshold, max_grade, columns),
         write,

@@ -183,6 +183,7 @@ def staged_export(
     out_dir: Path,
     reranker_dir: Path | None = None,
     provenance: dict[str, Any] | None = None,
+    text_fields: tuple[str, ...] = ("title",),
 ) -> Iterator[StagedExport]:
     """Export, gate and quantize into a staging folder and yield it; `out_dir` gets it when
     the block ends (and `reranker_dir` the model as exported, head included, for
@@ -191,7 +192,9 @@ def staged_export(
 
     The gates decide on `frame` (validation: a gate is a selection); int8's activation
     ranges come from `calibration_frame` (training pairs). `test_frame`, never used to
-    decide anything, gives the reported quality of each published ONNX file."""
+    decide anything, gives the reported quality of each published ONNX file. `text_fields`:
+    the document fields whose text, joined by a space, is the pair's second segment (the
+    manifest says so to a consumer)."""
     info = check_model(model.name_or_path, tokenizer, encode.max_length)
     pad_id = tokenizer.pad_token_id
     length = encode.max_length
@@ -253,6 +256,7 @@ def staged_export(
             model=info,
             logits=logits_n,
             provenance=provenance or {},
+            text_fields=text_fields,
         )
         if reranker_dir is not None:
             saved = stack.enter_context(atomic_path(reranker_dir, is_dir=True))

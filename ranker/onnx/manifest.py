@@ -22,6 +22,7 @@ def write_manifest(
     model: dict[str, Any],
     logits: int,
     provenance: dict[str, Any],
+    text_fields: tuple[str, ...] = ("title",),
 ) -> None:
     """`ranker.json`: the contract as this model has it (its inputs, pair template and
     special ids from `ranker.model.compat.check_model`, its head), the model's provenance,
@@ -32,6 +33,8 @@ def write_manifest(
         "model_type": model["model_type"],
         "template": model["template"],
         "max_length": encode.max_length,
+        # What the second segment of a pair is: these document fields joined by a space.
+        "document_fields": list(text_fields),
         "max_positions": model["max_positions"],
         "opset": params.opset,
         "files": files,

@@ -29,12 +29,14 @@ def run_vespa(
     length: int,
     k: int,
     out_dir: Path,
+    fields: tuple[str, ...] = ("title",),
 ) -> dict[str, Any]:
     """Gate and package what `staged` is about to publish (its files, its open ONNX
     sessions and their scores on `frame`, the validation pairs); returns the gate's report.
     Where Vespa cannot lay out this model's input (`staged.vespa`, from
     `compat.vespa_blocker`) or `vespa.enabled` is off, `out_dir` says why and the ONNX is
-    published. `bm25`: the first phase's (k1, b), the retrieve stage's."""
+    published. `bm25`: the first phase's (k1, b), the retrieve stage's; `fields`: the
+    document's, data.text_fields."""
     possible = staged.vespa
     if not params.enabled or not possible["possible"]:
         reason = (
@@ -78,5 +80,6 @@ def run_vespa(
         k=k,
         manifest=manifest,
         example=example_pairs(frame),
+        fields=fields,
     )
     return {"built": True, **gate, "requested": requested}

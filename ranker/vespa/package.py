@@ -1,13 +1,6 @@
-"""The Vespa application package beside the ONNX model, generated with pyvespa.
-
-pyvespa builds services.xml (a container with a `hugging-face-tokenizer` component over the
-exported tokenizer.json, a content cluster) and schemas/doc.sd (a title field with BM25,
-the title's token ids as an attribute tensor, the ONNX model bound to tokenInputIds /
-tokenTypeIds / tokenAttentionMask functions, a BM25 first phase and a global-phase rerank).
-One thing pyvespa decides for us: `OnnxModel` files go to `files/<name>.onnx` (its
-`to_files` copies them there and the schema points there), so the model and the tokenizer
-live in `files/`, not `models/`.
-"""
+"""The Vespa application package beside the ONNX model: the application of
+ranker/vespa/schema.py, the tokenizer, and a README whose commands use the data's own query
+and documents."""
 
 from __future__ import annotations
 
@@ -19,133 +12,22 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from vespa.package import (
-    ApplicationPackage,
-    Component,
-    Document,
-    Field,
-    Function,
-    GlobalPhaseRanking,
-    OnnxModel,
-    Parameter,
-    RankProfile,
-    Schema,
-)
 
 from ranker.config import VespaParams
 from ranker.files import atomic_path
 from ranker.serve.contract import OUTPUT, TOKENIZER
+from ranker.vespa.schema import (
+    EMBEDDER,
+    MODEL,
+    PROFILE,
+    SCHEMA,
+    SCORES,
+    application,
+    input_functions,
+    text_source,
+)
 
 log = logging.getLogger(__name__)
-
-APP = "ranker"
-SCHEMA = "doc"
-MODEL = "ranker"
-PROFILE = "rerank"
-EMBEDDER = "tokenizer"
-QUERY_TENSOR = "query(q)"
-# Never sent, so all zeros: an input of length 0, which adds one more separator.
-EMPTY_TENSOR = "query(empty)"
-TITLE_TOKENS = "title_tokens"
-# The log-odds of "relevant", the score the pipeline evaluates: the one logit of a
-# one-logit head, logit 1 minus logit 0 of a two-logit one.
-SCORES = {
-    1: f"onnx({MODEL}).{OUTPUT}{{d0:0,d1:0}}",
-    2: f"onnx({MODEL}).{OUTPUT}{{d0:0,d1:1}} - onnx({MODEL}).{OUTPUT}{{d0:0,d1:0}}",
-}
-BERT_IDS = ([101], [102])  # tokenInputIds' own [CLS] and [SEP]
-
-
-def input_functions(manifest: dict[str, Any], length: int) -> list[Function]:
-    """The rank profile's functions that build each ONNX input, in the model's template."""
-    template = manifest["template"]
-    start, sep = template["start"], template["end"]
-    parts = [QUERY_TENSOR, f"attribute({TITLE_TOKENS})"]
-    if len(template["middle"]) == 2:  # </s></s> between query and title
-        parts.insert(1, EMPTY_TENSOR)
-    args = ", ".join([str(length), *parts])
-    ids = (
-        f"tokenInputIds({args})"
-        if (start, sep) == BERT_IDS
-        else f"customTokenInputIds({start[0]}, {sep[0]}, {args})"
-    )
-    expressions = {
-        "input_ids": ids,
-        "attention_mask": f"tokenAttentionMask({args})",
-        "token_type_ids": f"tokenTypeIds({length}, {QUERY_TENSOR}, attribute({TITLE_TOKENS}))",
-    }
-    return [Function(name, expressions[name]) for name in manifest["inputs"]]
-
-
-def application(
-    *,
-    model_path: Path,
-    params: VespaParams,
-    bm25: tuple[float, float],
-    length: int,
-    manifest: dict[str, Any],
-) -> ApplicationPackage:
-    """`bm25`: (k1, b) of the first phase, the retrieve stage's."""
-    logits = int(manifest["output"][OUTPUT]["shape"][1])
-    inputs = [(QUERY_TENSOR, f"tensor<float>(d0[{params.query_tokens}])")]
-    if len(manifest["template"]["middle"]) == 2:
-        inputs.append((EMPTY_TENSOR, "tensor<float>(d0[1])", "[0]"))
-    schema = Schema(
-        SCHEMA,
-        Document(
-            fields=[
-                Field("id", "string", indexing=["summary", "attribute"]),
-                # No stemming: the pipeline's BM25 (ranker/retrieval/bm25.py) tokenises the
-                # same way, so the first phase's hits are the ones evaluation reranked.
-                Field(
-                    "title",
-                    "string",
-                    indexing=["index", "summary"],
-                    index="enable-bm25",
-                    stemming="none",
-                ),
-                # Filled at indexing time from the title, outside the document.
-                Field(
-                    TITLE_TOKENS,
-                    f"tensor<float>(d0[{length}])",
-                    indexing=["input title", f"embed {EMBEDDER}", "attribute"],
-                    is_document_field=False,
-                ),
-            ]
-        ),
-        models=[
-            OnnxModel(
-                MODEL,
-                str(model_path),
-                inputs={name: name for name in manifest["inputs"]},
-                outputs={OUTPUT: OUTPUT},
-            )
-        ],
-        rank_profiles=[
-            RankProfile(
-                PROFILE,
-                inherits="default",
-                inputs=inputs,
-                functions=input_functions(manifest, length),
-                first_phase="bm25(title)",
-                rank_properties=[
-                    ("bm25(title).k1", repr(bm25[0])),
-                    ("bm25(title).b", repr(bm25[1])),
-                ],
-                global_phase=GlobalPhaseRanking(SCORES[logits], rerank_count=params.rerank_count),
-            )
-        ],
-    )
-    tokenizer = Component(
-        EMBEDDER,
-        type="hugging-face-tokenizer",
-        parameters=[
-            Parameter("model", {"path": f"files/{TOKENIZER}"}),
-            # (custom)tokenInputIds adds the start and separator ids itself.
-            Parameter("add-special-tokens", {}, "false"),
-        ],
-    )
-    return ApplicationPackage(APP, schema=[schema], components=[tokenizer])
 
 
 def readme(
@@ -157,7 +39,20 @@ def readme(
     gate: dict[str, Any],
     manifest: dict[str, Any],
     example: tuple[str, list[str]],
+    fields: tuple[str, ...] = ("title",),
 ) -> str:
+    ranked, text = text_source(fields)
+    on = (
+        "the title"
+        if ranked == "title"
+        else f"`{ranked}`, the fields {', '.join(fields)} joined by a space (`{text}`)"
+    )
+    texts = (
+        "judged titles"
+        if ranked == "title"
+        else f"judged documents (their text, as the pipeline joined {'+'.join(fields)}, fed "
+        "as the title: the package joins it with an empty abstract to the same tokens)"
+    )
     rows = "\n".join(f"| {name} | {value:.4f} |" for name, value in quality.items())
     query, titles = example
     feeds = "\n".join(
@@ -172,8 +67,8 @@ def readme(
     return f"""# Vespa application package (generated by the export stage)
 
 Model: `files/{MODEL}.onnx` ({params.model}, a {manifest["model_type"]} cross-encoder),
-tokenizer: `files/{TOKENIZER}`; the schema (`schemas/{SCHEMA}.sd`) ranks by BM25 on the
-title, then re-ranks the top {params.rerank_count} hits (`vespa.rerank_count`) in a global
+tokenizer: `files/{TOKENIZER}`; the schema (`schemas/{SCHEMA}.sd`) ranks by BM25 on
+{on}, then re-ranks the top {params.rerank_count} hits (`vespa.rerank_count`) in a global
 phase by the cross-encoder's score, `{SCORES[logits]}`, from inputs Vespa builds:
 
 {inputs}
@@ -188,7 +83,7 @@ vespa deploy --wait 300 .
 
 ## Feed and query
 
-A validation query of the data this package was built from, with two of its judged titles
+A validation query of the data this package was built from, with two of its {texts}
 (the relevant one first):
 
 ```bash
@@ -240,15 +135,17 @@ def write_package(
     k: int,
     manifest: dict[str, Any],
     example: tuple[str, list[str]],
+    fields: tuple[str, ...] = ("title",),
 ) -> None:
     """The whole package into `out_dir`, atomically; `example` (a query and titles from the
-    data, `example_pairs`) fills the README's commands."""
+    data, `example_pairs`) fills the README's commands; `fields`: data.text_fields."""
     app = application(
         model_path=onnx_dir / model_name,
         params=params,
         bm25=bm25,
         length=length,
         manifest=manifest,
+        fields=fields,
     )
     with atomic_path(out_dir, is_dir=True) as tmp:
         app.to_files(tmp)
@@ -264,6 +161,7 @@ def write_package(
             gate=gate,
             manifest=manifest,
             example=example,
+            fields=fields,
         )
         (tmp / "README.md").write_text(text, encoding="utf-8")
     log.info("wrote the Vespa application package to %s", out_dir)
