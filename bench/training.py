@@ -57,7 +57,8 @@ def make_trainer(
     # The train stage's own arguments from the default params; only the batch size, the
     # step count and the sampling strategy differ between the recipes measured.
     args = training_arguments(
-        TrainParams(batch_size=batch),
+        # Pairs per step, as the reference recipe trains (its objective, pointwise).
+        TrainParams(batch_size=batch, loss="pointwise"),
         RunParams(),
         output_dir=tempfile.mkdtemp(prefix="bench-"),
         precision=precision,

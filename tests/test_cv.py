@@ -22,7 +22,9 @@ MAIN_STAGES = (
 @pytest.fixture(scope="module")
 def cv_repo(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
     repo = copy_project(tmp_path_factory.mktemp("cv") / "repo")
-    params = tiny_params(tiny_model_dir, cv={"folds": FOLDS}, train={"epochs": 1.0})
+    params = tiny_params(
+        tiny_model_dir, cv={"folds": FOLDS}, train={"epochs": 1.0}, mine={"negatives": 3}
+    )
     write_params(repo, params)
     commit_all(repo, "project")
     # `make cv` itself, with this suite's virtualenv standing in for the project's.
@@ -49,6 +51,10 @@ def test_every_query_scored_once_by_a_model_that_never_saw_it(cv_repo: Path) -> 
         valid = set(pd.read_csv(cv_repo / f"cv/data/fold-{fold}/split/valid.csv")["query"])
         scored = set(per_query.loc[per_query["fold"] == fold, "query"])
         assert scored and not scored & (train | valid), fold
+        # Each fold mines its own training queries' negatives, never a held-out query's.
+        split_rows = len(pd.read_csv(cv_repo / f"cv/data/fold-{fold}/split/train.csv"))
+        mined = pd.read_csv(cv_repo / f"cv/data/fold-{fold}/mined/train.csv")
+        assert len(mined) > split_rows and set(mined["query"]) == train, fold
     assert not (cv_repo / "models/model").exists(), "CV does not run the main pipeline"
 
 

@@ -159,7 +159,8 @@ def test_validation_metric_during_training_is_the_saved_models(
     from ranker.model.predict import predict_scores
     from ranker.model.tokenizer import load_tokenizer
 
-    metrics = _train(tiny_model_dir, tmp_path, group_by_length=True)
+    # Pointwise: the objective whose training batches group by length.
+    metrics = _train(tiny_model_dir, tmp_path, group_by_length=True, loss="pointwise")
     tokenizer = load_tokenizer(str(tiny_model_dir))
     valid = split_pairs(generate_sample(pairs_per_query=10), SplitParams())["valid"]
     frame = encode_frame(valid, tokenizer, EncodeParams(max_length=64)).to_pandas()
@@ -207,7 +208,7 @@ def test_ranking_losses_train_deterministically_and_rank(
         tmp_path / "b/model/model.safetensors"
     ).read_bytes()
     assert "training groups of up to 8 pairs" in caplog.text
-    point = _train(tiny_model_dir, tmp_path / "p")
+    point = _train(tiny_model_dir, tmp_path / "p", loss="pointwise")
     assert a["train_loss"] != point["train_loss"]
     assert a["best_ndcg@10"] > 0
     curve = pd.read_csv(tmp_path / "a/live/plots/metrics/eval/loss.tsv", sep="\t")
@@ -256,8 +257,9 @@ def test_cached_features_train_the_same_head_fast(tiny_model_dir: Path, tmp_path
     from ranker.model.predict import predict_scores
     from ranker.model.tokenizer import load_tokenizer
 
-    cached = _train(tiny_model_dir, tmp_path / "cached", freeze_base=True, cache_features=True)
-    plain = _train(tiny_model_dir, tmp_path / "plain", freeze_base=True, cache_features=False)
+    kw = {"freeze_base": True, "loss": "pointwise"}
+    cached = _train(tiny_model_dir, tmp_path / "cached", cache_features=True, **kw)
+    plain = _train(tiny_model_dir, tmp_path / "plain", cache_features=False, **kw)
     assert cached["trainable_params"] == plain["trainable_params"] == 66
     # The saved model is the full classifier: the encoder untouched, the head trained.
     base = load_classifier(str(tiny_model_dir), 0)

@@ -12,6 +12,11 @@ margin, as the union of sentence-transformers' per-positive check). Of those lef
 `mine.negatives` per query are taken, the best-ranked (`top`) or drawn with `mine.seed`
 (`random`), each a pair of grade 0.
 
+Why not `mine_hard_negatives` itself: it retrieves with an embedding model (a
+SentenceTransformer), and the reranker is deployed behind BM25; the negatives that matter
+are the hits it will rerank, from the run the evaluation reranks. Its guards are kept, with
+its meanings.
+
 Test queries are never mined: their pairs and their deployed ranking are what the model
 is judged on. Their documents are part of the corpus and can be another query's mined
 negative, as every deployed reranker is trained beside the corpus it reranks; that shows
