@@ -134,10 +134,10 @@ bench-quick: $(STAMP)
 bench-deep: $(STAMP)
 	$(PY) -m bench.run --deep $(BENCH_ARGS)
 
-# The training choices of docs/training.md's table, each cross-validated as deployed
-# (bench/objectives.py; an hour and more on 2 cores). Run `make run` first.
+# The training choices of docs/training.md's table, each cross-validated as deployed, and
+# their seconds per epoch (bench/objectives.py; two hours on 2 cores). Run `make run` first.
 bench-objectives: $(STAMP)
-	$(PY) -m bench.objectives $(BENCH_ARGS)
+	$(PY) -m bench.objectives --timing $(BENCH_ARGS)
 
 # Run queued experiments with J workers. Each uses run.threads torch threads (a param,
 # since the thread count changes the model): queue them with J x threads <= cores.

@@ -1,7 +1,7 @@
 """`make bench-objectives`: the training choices of docs/training.md's table, each
 cross-validated (`make cv`) and judged as deployed: every query's nDCG@10 reranking BM25's
-top `retrieve.k`, scored once by a model that never saw it, against the baseline (today's
-default) on the same queries.
+top `retrieve.k`, scored once by a model that never saw it, against the baseline (the
+reference recipe: pointwise, the data's own negatives, titles) on the same queries.
 
 Runs in a project copy that has run `make run` (REPO, default: this checkout), changing only
 the params each row names from that copy's params.yaml, which it restores at the end.
@@ -16,7 +16,6 @@ import json
 import math
 import os
 import platform
-import re
 import shutil
 import subprocess
 import sys
@@ -27,6 +26,7 @@ import pandas as pd
 import yaml
 
 from bench.common import ROOT, cpu_description
+from bench.epoch_time import epoch_seconds
 from ranker.evaluation.compare import compare
 from ranker.evaluation.stats import interval
 
@@ -34,26 +34,31 @@ SUMMARY = Path("cv/plots/summary/deployed_per_query.csv")
 BASELINE = "pointwise, given"
 # (row, params changed from the repo's params.yaml)
 MINED = {"negatives": 20}
+POINT, LIST, PAIR = ({"loss": name} for name in ("pointwise", "listwise", "pairwise"))
 ABSTRACTS = {"text_fields": "title+abstract"}
+# Every row names its objective: the baseline is the reference recipe's, whatever the
+# default in params.yaml.
 ROWS: dict[str, dict[str, dict[str, Any]]] = {
-    BASELINE: {},
-    "pointwise, mined": {"mine": MINED},
-    "listwise, mined": {"mine": MINED, "train": {"loss": "listwise"}},
-    "listwise, given": {"train": {"loss": "listwise"}},
-    "pairwise, mined": {"mine": MINED, "train": {"loss": "pairwise"}},
-    "pairwise, given": {"train": {"loss": "pairwise"}},
+    BASELINE: {"train": POINT},
+    "pointwise, mined": {"mine": MINED, "train": POINT},
+    "listwise, mined": {"mine": MINED, "train": LIST},
+    "listwise, given": {"train": LIST},
+    "pairwise, mined": {"mine": MINED, "train": PAIR},
+    "pairwise, given": {"train": PAIR},
     # The document's abstract too (the sample's, generated): the first stage indexes it
     # and the model reads as much as encode.max_length holds.
-    "pointwise, given, title+abstract, 128": {"data": ABSTRACTS},
-    "pointwise, given, title+abstract, 256": {"data": ABSTRACTS, "encode": {"max_length": 256}},
-    "pointwise, given, title+abstract, 512": {"data": ABSTRACTS, "encode": {"max_length": 512}},
-}
-TRAINED = re.compile(r"trained in ([0-9.]+) s \(([0-9.]+) pairs/s")
+    "pointwise, given, title+abstract, 128": {"data": ABSTRACTS, "train": POINT},
+    "pointwise, given, title+abstract, 256": {
+        "data": ABSTRACTS, "encode": {"max_length": 256}, "train": POINT,
+    },
+    "pointwise, given, title+abstract, 512": {
+        "data": ABSTRACTS, "encode": {"max_length": 512}, "train": POINT,
+    },
+}  # fmt: skip
 
 
-def run_row(repo: Path, base: dict[str, Any], changes: dict[str, dict[str, Any]]) -> list[float]:
-    """Run `make cv` with `changes`; the seconds each fold's training took (none where the
-    run-cache restored it)."""
+def run_row(repo: Path, base: dict[str, Any], changes: dict[str, dict[str, Any]]) -> None:
+    """Run `make cv` in `repo` with `changes` to its params."""
     params = {section: dict(values) for section, values in base.items()}
     for section, values in changes.items():
         params[section].update(values)
@@ -72,16 +77,16 @@ def run_row(repo: Path, base: dict[str, Any], changes: dict[str, dict[str, Any]]
     sys.stdout.write(proc.stdout[-4000:])
     if proc.returncode:
         raise SystemExit(f"make cv failed ({proc.returncode}) with {changes}")
-    return [float(m.group(1)) for m in TRAINED.finditer(proc.stdout)]
 
 
-def table(out: Path, rows: list[str], k: int, epochs: float) -> pd.DataFrame:
+def table(out: Path, rows: list[str], k: int) -> pd.DataFrame:
     base = pd.read_csv(out / _slug(BASELINE) / SUMMARY.name)
     lines = []
     for row in rows:
         frame = pd.read_csv(out / _slug(row) / SUMMARY.name)
         ci = interval(frame["model"])
-        timing = json.loads((out / _slug(row) / "timing.json").read_text("utf-8"))
+        timed = out / "epoch_time.json"
+        epoch = json.loads(timed.read_text("utf-8")).get(row) if timed.is_file() else None
         _, paired = compare(base, frame, system="model", names=(BASELINE, row))
         lines.append(
             {
@@ -95,7 +100,8 @@ def table(out: Path, rows: list[str], k: int, epochs: float) -> pd.DataFrame:
                 "p": paired["p_randomization"],
                 "queries": paired["queries"],
                 "bm25": frame["bm25"].mean(),
-                "epoch_s": sum(timing) / len(timing) / epochs if timing else math.nan,
+                "epoch_s": epoch["seconds"] if epoch else math.nan,
+                "pairs": epoch["pairs"] if epoch else math.nan,
             }
         )
     return pd.DataFrame(lines)
@@ -110,7 +116,7 @@ def markdown(frame: pd.DataFrame, k: int) -> str:
         f"| {r.training} | {r[f'nDCG@{k}']:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}] | "
         f"{r.delta:+.3f} [{r.delta_low:+.3f}, {r.delta_high:+.3f}] | "
         f"{'—' if r.training == BASELINE else f'{r.p:.3g}'} | {r.bm25:.3f} | "
-        f"{r.epoch_s:.0f} | {r.queries} |\n"
+        f"{'—' if math.isnan(r.epoch_s) else f'{r.epoch_s:.0f}'} | {r.queries} |\n"
         for _, r in frame.iterrows()
     )
     return head + body
@@ -131,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--table-only", action="store_true", help="print the table of the rows already in OUT"
     )
+    parser.add_argument(
+        "--timing", action="store_true",
+        help="first measure seconds per epoch of the rows without mined negatives, alone",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     repo = args.repo.resolve()
     original = (repo / "params.yaml").read_text("utf-8")
@@ -138,12 +148,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.folds:
         base["cv"]["folds"] = list(range(args.folds))
     rows = [BASELINE, *(r for r in args.only if r != BASELINE)]
+    if args.timing:
+        timed = {r: epoch_seconds(ROWS[r]) for r in rows if "mine" not in ROWS[r]}
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "epoch_time.json").write_text(json.dumps(timed, indent=2), "utf-8")
     try:
         for row in [] if args.table_only else rows:
-            timing = run_row(repo, base, ROWS[row])
+            run_row(repo, base, ROWS[row])
             dest = args.out / _slug(row)
             dest.mkdir(parents=True, exist_ok=True)
-            (dest / "timing.json").write_text(json.dumps(timing), "utf-8")
             shutil.copyfile(repo / SUMMARY, dest / SUMMARY.name)
             shutil.copyfile(repo / "cv/metrics/cv.json", dest / "cv.json")
             if (repo / "cv/metrics/fold-0/mine.json").is_file():
@@ -151,13 +164,13 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         (repo / "params.yaml").write_text(original, "utf-8")
     k = base["evaluate"]["k"]
-    frame = table(args.out, rows, k, float(base["train"]["epochs"]))
+    frame = table(args.out, rows, k)
     text = markdown(frame, k)
     data = json.loads((repo / "data/raw/meta.json").read_text("utf-8"))
     cpu = cpu_description()
     text += (
         f"\n{len(base['cv']['folds'])}-fold CV, data {data.get('source', '?')}; s / epoch: "
-        "the mean over folds of a fold's training wall time over train.epochs; "
+        "one epoch over the main split's training pairs, measured alone (--timing); "
         f"{cpu['model']} ({cpu['cores']} cores, {', '.join(cpu['isa_flags'])}), "
         f"Python {platform.python_version()}\n"
     )

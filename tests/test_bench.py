@@ -207,3 +207,28 @@ def test_alternatives_targets_compare_with_the_fastest_of_theirs() -> None:
     assert got["ranker_fp32_b32"]["against"] == "optimum_O3"
     assert got["ranker_fp32_b32"]["speedup"] == 0.97 and not got["ranker_fp32_b32"]["met"]
     assert targets({"torch_eager_fp32": rows["torch_eager_fp32"]}, 10) == {}
+
+
+def test_objectives_table_pairs_each_row_with_the_baseline(tmp_path) -> None:
+    import pandas as pd
+
+    from bench.objectives import BASELINE, ROWS, _slug, markdown, table
+
+    assert all("loss" in changes["train"] for changes in ROWS.values()), "objectives named"
+    queries = [f"q{i}" for i in range(8)]
+    base = [0.2, 0.4, 0.5, 0.1, 0.3, 0.6, 0.2, 0.4]
+    for row, shift in ((BASELINE, 0.0), ("listwise, given", 0.1)):
+        (tmp_path / _slug(row)).mkdir()
+        pd.DataFrame(
+            {"query": queries, "model": [b + shift for b in base], "bm25": 0.5}
+        ).to_csv(tmp_path / _slug(row) / "deployed_per_query.csv", index=False)
+    (tmp_path / "epoch_time.json").write_text(
+        json.dumps({BASELINE: {"pairs": 100, "seconds": 12.0}})
+    )
+    frame = table(tmp_path, [BASELINE, "listwise, given"], 10)
+    row = frame.set_index("training").loc["listwise, given"]
+    assert row["delta"] == pytest.approx(0.1) and row["queries"] == 8
+    assert row["p"] == pytest.approx(2 / 2**8), "exact: every query moved up"
+    text = markdown(frame, 10)
+    assert "| pointwise, given | 0.338" in text and "| 12 | 8 |" in text
+    assert "+0.100" in text and "| — | 8 |" in text, "an untimed row says so"
