@@ -219,9 +219,9 @@ def test_objectives_table_pairs_each_row_with_the_baseline(tmp_path) -> None:
     base = [0.2, 0.4, 0.5, 0.1, 0.3, 0.6, 0.2, 0.4]
     for row, shift in ((BASELINE, 0.0), ("listwise, given", 0.1)):
         (tmp_path / _slug(row)).mkdir()
-        pd.DataFrame(
-            {"query": queries, "model": [b + shift for b in base], "bm25": 0.5}
-        ).to_csv(tmp_path / _slug(row) / "deployed_per_query.csv", index=False)
+        pd.DataFrame({"query": queries, "model": [b + shift for b in base], "bm25": 0.5}).to_csv(
+            tmp_path / _slug(row) / "deployed_per_query.csv", index=False
+        )
     (tmp_path / "epoch_time.json").write_text(
         json.dumps({BASELINE: {"pairs": 100, "seconds": 12.0}})
     )
