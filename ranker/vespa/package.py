@@ -51,7 +51,7 @@ def readme(
         "judged titles"
         if ranked == "title"
         else f"judged documents (their text, as the pipeline joined {'+'.join(fields)}, fed "
-        "as the title: the package joins it with an empty abstract to the same tokens)"
+        "as the title: the package joins it with the empty other fields to the same tokens)"
     )
     rows = "\n".join(f"| {name} | {value:.4f} |" for name, value in quality.items())
     query, titles = example
