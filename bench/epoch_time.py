@@ -62,7 +62,11 @@ def epoch_seconds(changes: dict[str, dict[str, Any]], *, queries: int = 10) -> d
     valid = encode_frame(parts["valid"].head(64), tokenizer, params.encode).to_pandas()
     seen: list[float] = []
     handler = _Trained(seen)
-    logging.getLogger("ranker.model.train").addHandler(handler)
+    logger = logging.getLogger("ranker.model.train")
+    # Without a configured root logger the INFO line is never made, let alone handled.
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
     with tempfile.TemporaryDirectory(prefix="epoch-time-") as tmp:
         train_model(
             model_name=params.model.name, tokenizer=tokenizer, train_df=encoded,
@@ -70,7 +74,8 @@ def epoch_seconds(changes: dict[str, dict[str, Any]], *, queries: int = 10) -> d
             k=params.evaluate.k, out_dir=Path(tmp) / "model", live_dir=Path(tmp) / "live",
             metrics_path=Path(tmp) / "train.json",
         )  # fmt: skip
-    logging.getLogger("ranker.model.train").removeHandler(handler)
+    logger.removeHandler(handler)
+    logger.setLevel(level)
     wall = seen[0]  # the Trainer's epoch and its validation, not the model's loading
 
     def pairs(frame: Any) -> int:

@@ -138,6 +138,10 @@ def main(argv: list[str] | None = None) -> int:
         "--table-only", action="store_true", help="print the table of the rows already in OUT"
     )
     parser.add_argument(
+        "--reuse", action="store_true",
+        help="keep the rows whose results are already in OUT (made by this same code)",
+    )  # fmt: skip
+    parser.add_argument(
         "--timing", action="store_true",
         help="first measure seconds per epoch of the rows without mined negatives, alone",
     )  # fmt: skip
@@ -149,11 +153,17 @@ def main(argv: list[str] | None = None) -> int:
         base["cv"]["folds"] = list(range(args.folds))
     rows = [BASELINE, *(r for r in args.only if r != BASELINE)]
     if args.timing:
-        timed = {r: epoch_seconds(ROWS[r]) for r in rows if "mine" not in ROWS[r]}
+        # Merged into the rows timed before, so rows can be timed a few at a time.
+        path = args.out / "epoch_time.json"
+        timed = json.loads(path.read_text("utf-8")) if path.is_file() else {}
+        timed.update({r: epoch_seconds(ROWS[r]) for r in rows if "mine" not in ROWS[r]})
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "epoch_time.json").write_text(json.dumps(timed, indent=2), "utf-8")
+        path.write_text(json.dumps(timed, indent=2), "utf-8")
+    done = {r for r in rows if (args.out / _slug(r) / SUMMARY.name).is_file()}
     try:
         for row in [] if args.table_only else rows:
+            if args.reuse and row in done:
+                continue
             run_row(repo, base, ROWS[row])
             dest = args.out / _slug(row)
             dest.mkdir(parents=True, exist_ok=True)

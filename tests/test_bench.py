@@ -232,3 +232,12 @@ def test_objectives_table_pairs_each_row_with_the_baseline(tmp_path) -> None:
     text = markdown(frame, 10)
     assert "| pointwise, given | 0.338" in text and "| 12 | 8 |" in text
     assert "+0.100" in text and "| — | 8 |" in text, "an untimed row says so"
+
+
+def test_epoch_time_reads_the_train_stages_own_measure() -> None:
+    from bench.epoch_time import epoch_seconds
+
+    got = epoch_seconds({"train": {"loss": "pointwise"}}, queries=1)
+    # The sample's main split: 30 training queries of 66 pairs; one of them trained, scaled.
+    assert got["pairs"] == 30 * 66
+    assert got["seconds"] > 0
