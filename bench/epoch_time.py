@@ -67,15 +67,17 @@ def epoch_seconds(changes: dict[str, dict[str, Any]], *, queries: int = 10) -> d
     level = logger.level
     logger.setLevel(logging.INFO)
     logger.addHandler(handler)
-    with tempfile.TemporaryDirectory(prefix="epoch-time-") as tmp:
-        train_model(
-            model_name=params.model.name, tokenizer=tokenizer, train_df=encoded,
-            valid_df=valid, params=params.train, run=params.run, encode=params.encode,
-            k=params.evaluate.k, out_dir=Path(tmp) / "model", live_dir=Path(tmp) / "live",
-            metrics_path=Path(tmp) / "train.json",
-        )  # fmt: skip
-    logger.removeHandler(handler)
-    logger.setLevel(level)
+    try:
+        with tempfile.TemporaryDirectory(prefix="epoch-time-") as tmp:
+            train_model(
+                model_name=params.model.name, tokenizer=tokenizer, train_df=encoded,
+                valid_df=valid, params=params.train, run=params.run, encode=params.encode,
+                k=params.evaluate.k, out_dir=Path(tmp) / "model", live_dir=Path(tmp) / "live",
+                metrics_path=Path(tmp) / "train.json",
+            )  # fmt: skip
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
     wall = seen[0]  # the Trainer's epoch and its validation, not the model's loading
 
     def pairs(frame: Any) -> int:

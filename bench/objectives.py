@@ -159,13 +159,12 @@ def main(argv: list[str] | None = None) -> int:
         timed.update({r: epoch_seconds(ROWS[r]) for r in rows if "mine" not in ROWS[r]})
         args.out.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(timed, indent=2), "utf-8")
-    done = {r for r in rows if (args.out / _slug(r) / SUMMARY.name).is_file()}
     try:
         for row in [] if args.table_only else rows:
-            if args.reuse and row in done:
+            dest = args.out / _slug(row)
+            if args.reuse and (dest / SUMMARY.name).is_file():
                 continue
             run_row(repo, base, ROWS[row])
-            dest = args.out / _slug(row)
             dest.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(repo / SUMMARY, dest / SUMMARY.name)
             shutil.copyfile(repo / "cv/metrics/cv.json", dest / "cv.json")
