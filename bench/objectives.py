@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--reuse", action="store_true",
-        help="keep the rows whose results are already in OUT (made by this same code)",
+        help="skip the rows whose results are already in OUT (delete a row's folder to rerun it)",
     )  # fmt: skip
     parser.add_argument(
         "--timing", action="store_true",
